@@ -1,0 +1,62 @@
+"""Methods by string name: built-ins and installed plugins both come through the entry-point group
+`ner_fewshot.methods`; `register_method` adds one in-process (tests, notebooks)."""
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any, Mapping
+
+from .base import FewShotMethod, MethodConfig
+
+ENTRY_POINT_GROUP = "ner_fewshot.methods"
+
+_registered: dict[str, type[FewShotMethod]] = {}
+
+
+class UnknownMethod(KeyError):
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+def register_method(cls: type[FewShotMethod]) -> type[FewShotMethod]:
+    """Class decorator: make `cls` available under `cls.name` in this process."""
+    name = getattr(cls, "name", None)
+    if not name:
+        raise ValueError(f"{cls.__name__} needs a class attribute `name` to be registered")
+    _registered[name] = cls
+    return cls
+
+
+def unregister_method(name: str) -> None:
+    _registered.pop(name, None)
+
+
+def _entry_points() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_methods() -> list[str]:
+    """Every method name: installed entry points and in-process registrations."""
+    return sorted(set(_entry_points()) | set(_registered))
+
+
+def get_method_class(name: str) -> type[FewShotMethod]:
+    if name in _registered:
+        return _registered[name]
+    eps = _entry_points()
+    if name not in eps:
+        hint = ""
+        if not eps:
+            hint = (" No methods are installed at all: install this project (`pip install -e .`, or"
+                    " `make setup`) so that its entry points are registered.")
+        raise UnknownMethod(f"unknown method {name!r}; known methods: {available_methods()}.{hint}")
+    cls = eps[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, FewShotMethod)):
+        raise TypeError(f"entry point {name!r} ({eps[name].value}) is not a FewShotMethod subclass")
+    return cls
+
+
+def create_method(name: str, options: Mapping[str, Any] | None = None) -> FewShotMethod:
+    """Build a method from its name and config options (unknown options are an error)."""
+    cls = get_method_class(name)
+    config: MethodConfig = cls.config_class.from_dict(dict(options or {}))
+    return cls(config)

