@@ -1,0 +1,99 @@
+"""Semantic-aware answer space: one vector per entity type, built from its label words.
+
+Variants (config `answer_space`):
+  * "weighted" (paper): softmax(w) . E[sub-words of the label words], w learnable, init U(1.0, 2.5).
+    The reference code freezes w by accident (an operator-precedence slip);
+    `reproduce_frozen_label_weights=True` reproduces that (w stays at its random init).
+  * "average": a new label token initialised to the mean of those sub-word embeddings; like every
+    embedding of the frozen backbone it is not trained.
+The decoder INPUT for a label is the averaged vector in both variants (the reference feeds the new
+label token's embedding, which it initialises to that average).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ner_fewshot.data.types import LabelSet
+
+ANSWER_SPACES = ("weighted", "average")
+WEIGHT_INIT_RANGE = (1.0, 2.5)
+
+
+def label_sub_words(label_set: LabelSet, word_ids) -> list[tuple[int, ...]]:
+    """Sub-word ids of each type's label words, via `word_ids(word) -> tuple[int, ...]`."""
+    return [tuple(i for word in entity_type.label_words for i in word_ids(word)) for entity_type in label_set]
+
+
+class AnswerSpace(nn.Module):
+    """Label representations over the (frozen) embedding matrix."""
+
+    def __init__(self, names: Sequence[str], sub_words: Sequence[Sequence[int]], variant: str = "weighted",
+                 frozen_weights: bool = False, generator: torch.Generator | None = None,
+                 inherited: Mapping[str, tuple[tuple[int, ...], torch.Tensor]] | None = None) -> None:
+        """`inherited[name] = (sub_words, weights)` from a source run: a shared type with the same
+        sub-words keeps its learnt weights; others start from their label words."""
+        super().__init__()
+        if variant not in ANSWER_SPACES:
+            raise ValueError(f"answer space {variant!r} is not one of {list(ANSWER_SPACES)}")
+        if len(names) != len(sub_words):
+            raise ValueError("one list of sub-words per label is required")
+        for name, ids in zip(names, sub_words):
+            if not ids:
+                raise ValueError(f"entity type {name!r}: its label words produce no sub-words")
+        self.names, self.variant = tuple(names), variant
+        self.sub_words = [tuple(int(i) for i in ids) for ids in sub_words]
+        self.frozen_weights = frozen_weights
+        inherited = inherited or {}
+        weights = []
+        for name, ids in zip(self.names, self.sub_words):
+            source = inherited.get(name)
+            if source is not None and tuple(source[0]) == ids:
+                weights.append(nn.Parameter(source[1].detach().clone().float()))
+            else:
+                low, high = WEIGHT_INIT_RANGE
+                weights.append(nn.Parameter(torch.empty(len(ids)).uniform_(low, high, generator=generator)))
+        self.weights = nn.ParameterList(weights)
+        trainable = variant == "weighted" and not frozen_weights
+        for weight in self.weights:
+            weight.requires_grad_(trainable)
+        for index, ids in enumerate(self.sub_words):
+            self.register_buffer(f"sub_words_{index}", torch.tensor(ids, dtype=torch.long), persistent=False)
+
+    def _ids(self, index: int) -> torch.Tensor:
+        return getattr(self, f"sub_words_{index}")
+
+    def trainable_count(self) -> int:
+        return sum(w.numel() for w in self.weights if w.requires_grad)
+
+    def representations(self, embedding_matrix: torch.Tensor) -> torch.Tensor:
+        """(L, d) vectors used to score labels."""
+        rows = []
+        for index, weight in enumerate(self.weights):
+            sub = embedding_matrix[self._ids(index)].float()
+            if self.variant == "weighted":
+                rows.append(torch.softmax(weight, dim=0) @ sub)
+            else:
+                rows.append(sub.mean(dim=0))
+        return torch.stack(rows)
+
+    def input_vectors(self, embedding_matrix: torch.Tensor) -> torch.Tensor:
+        """(L, d) decoder-input vectors (unscaled): the average of each label's sub-word embeddings."""
+        return torch.stack([embedding_matrix[self._ids(i)].float().mean(dim=0) for i in range(len(self.weights))])
+
+    def state(self) -> dict:
+        """What a later run (save/load, transfer) needs to rebuild this answer space."""
+        return {"names": list(self.names), "sub_words": [list(ids) for ids in self.sub_words],
+                "weights": [w.detach().cpu().clone() for w in self.weights], "variant": self.variant,
+                "frozen_weights": self.frozen_weights}
+
+    @classmethod
+    def from_state(cls, state: Mapping) -> "AnswerSpace":
+        inherited = {name: (tuple(ids), weights)
+                     for name, ids, weights in zip(state["names"], state["sub_words"], state["weights"])}
+        return cls(state["names"], state["sub_words"], state["variant"], state["frozen_weights"], inherited=inherited)
+
+    def inheritable(self) -> dict[str, tuple[tuple[int, ...], torch.Tensor]]:
+        return {name: (ids, w.detach().cpu().clone()) for name, ids, w in zip(self.names, self.sub_words, self.weights)}
