@@ -1,0 +1,261 @@
+"""`python -m benchmarks.compare`: every method on the same episodes, one table per setting.
+
+With no arguments it runs the embedded offline default (profiles.DEFAULT). See docs/benchmarks.md.
+Bad arguments (unknown method, dataset or profile; impossible shots) exit with code 2 before any
+method runs, listing the valid choices.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+from rich.console import Console
+
+from ner_fewshot import settings
+from ner_fewshot.episodes import EpisodeSet
+from ner_fewshot.methods import available_methods, get_method_class
+
+from . import exports
+from .manifest import write_manifest
+from .options import MethodOptionError, flatten, int_list, merge_options, name_list, parse_method_options
+from .plan import PlanError, build_plan
+from .profiles import DEFAULT, FEWNERD_DATASETS, PROFILES, profile_for_datasets
+from .progress import RunProgress
+from .references import all_references
+from .results import ResultStore
+from .run_state import ResumeMismatch, check_resume, read_state, write_state
+from .runner import EpisodeContext, MethodInfoStore, MethodRequest, config_dict, run_all
+from .table import build_tables, render
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.compare",
+        description="Run few-shot NER methods on identical episodes and print a comparison table. "
+                    "With no arguments: the offline default profile (packaged WNUT-16, every method).")
+    p.add_argument("--profile", default=DEFAULT.name, help=f"named protocol (default {DEFAULT.name}); see --list-profiles")
+    p.add_argument("--datasets", nargs="+", metavar="NAME", help="datasets (comma or space separated) under the profile's protocol")
+    p.add_argument("--methods", nargs="+", metavar="NAME", help="methods to run (default: the profile's); see --list-methods")
+    p.add_argument("--shots", nargs="+", type=int_list, metavar="K", help="K of K~2K shots per type, e.g. 1,5")
+    p.add_argument("--ways", nargs="+", type=int_list, metavar="N", help="N types per episode, e.g. 5,10")
+    p.add_argument("--episodes", type=int, metavar="E", help="episodes per seed and setting")
+    p.add_argument("--seeds", nargs="+", type=int_list, metavar="S", help="sampling seeds, e.g. 0,1,2")
+    p.add_argument("--query-size", type=int, metavar="Q",
+                   help="query sentences per episode (kshot/fixed samplers) or Q per type (fewnerd sampler)")
+    p.add_argument("--source-dataset", metavar="NAME",
+                   help="dataset given once to every method's train_source() (meta-training / transfer); default none")
+    p.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="a method config option, e.g. protobert.backbone=bert-base-uncased (repeatable)")
+    p.add_argument("--data-dir", help=f"data folder for load_dataset (default ${settings.DATA_ENV})")
+    p.add_argument("--device", help="device for every method: auto, cpu, cuda, cuda:1 (default: each method's config)")
+    p.add_argument("--output-dir", type=Path, help="where results go (default runs/<profile>-<hash>)")
+    p.add_argument("--resume", action="store_true", help="keep finished (method, episode) results and run only the rest")
+    p.add_argument("--no-progress", action="store_true", help="no live progress bars (logs only)")
+    p.add_argument("--list-methods", action="store_true", help="list methods with their config options and exit")
+    p.add_argument("--list-datasets", action="store_true", help="list datasets and exit")
+    p.add_argument("--list-profiles", action="store_true", help="list named protocols and exit")
+    return p
+
+
+def _catalog():
+    from ner_fewshot.data import catalog  # imported late: --list-methods works without the data layer
+
+    return catalog
+
+
+def _config_class_or_none(name: str):
+    try:
+        return get_method_class(name).config_class
+    except Exception:  # unloadable plugin: reported as skipped by the runner
+        return None
+
+
+def list_methods(console: Console) -> None:
+    for name in available_methods():
+        try:
+            cls = get_method_class(name)
+        except Exception as error:
+            console.print(f"[bold]{name}[/]  [red]unavailable: {type(error).__name__}: {error}[/]")
+            continue
+        console.print(f"[bold]{name}[/]  {cls.summary}")
+        for option, kind, default, help_text in cls.config_class.describe():
+            console.print(f"    {option} ({kind}, default {default!r}): {help_text}", markup=False, highlight=False)
+
+
+def list_datasets(console: Console, data_dir: Path | None) -> None:
+    catalog = _catalog()
+    for name in catalog.available_datasets():
+        try:
+            info = catalog.dataset_info(name)
+            text = f"{getattr(info, 'description', info)}; splits {sorted(getattr(info, 'files', {}))}"
+        except Exception as error:
+            text = f"({type(error).__name__}: {error})"
+        console.print(f"[bold]{name}[/]  {text}", highlight=False)
+    for name in FEWNERD_DATASETS:
+        mode = name.rsplit("-", 1)[1]
+        console.print(f"[bold]{name}[/]  Few-NERD released episode files: <data dir>/few-nerd/episode-data/{mode}/"
+                      "test_<5|10>_<1|5>.jsonl", highlight=False)
+
+
+def list_profiles(console: Console) -> None:
+    for profile in PROFILES.values():
+        console.print(f"[bold]{profile.name}[/]  {profile.description}", highlight=False)
+        console.print(f"    datasets {list(profile.datasets)}, sampler {profile.sampler}, ways {profile.ways}, "
+                      f"shots {list(profile.shots)}, episodes {profile.episodes}, seeds {list(profile.seeds)}, "
+                      f"query size {profile.query_size}, methods {list(profile.methods)}", highlight=False)
+
+
+def _fewnerd_citation(catalog) -> str:
+    try:
+        return catalog.dataset_info("few-nerd").citation
+    except Exception:  # a catalog without the entry: the reference file's BibTeX still covers the paper
+        return ""
+
+
+def _run_hash(episode_hash: str, configs: dict) -> str:
+    text = episode_hash + json.dumps(configs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Piped or redirected output gets a wide console: an 80-column table of 14 columns is unreadable.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    if args.data_dir:
+        os.environ[settings.DATA_ENV] = str(Path(args.data_dir).expanduser().resolve())  # methods and loaders see it too
+    data_dir = settings.data_dir(args.data_dir)
+    if args.list_methods or args.list_datasets or args.list_profiles:
+        if args.list_profiles:
+            list_profiles(console)
+        if args.list_methods:
+            list_methods(console)
+        if args.list_datasets:
+            list_datasets(console, data_dir)
+        return 0
+
+    # ---- validate everything before any work ------------------------------------------------------
+    if args.profile not in PROFILES:
+        parser.error(f"unknown profile {args.profile!r}; valid profiles: {', '.join(sorted(PROFILES))}")
+    profile = PROFILES[args.profile]
+    datasets = name_list(args.datasets)
+    if datasets:
+        known = sorted(set(_catalog().available_datasets()) | set(FEWNERD_DATASETS))
+        unknown = [d for d in datasets if d not in known]
+        if unknown:
+            parser.error(f"unknown dataset(s) {unknown}; valid datasets: {', '.join(known)}")
+        try:
+            profile = profile_for_datasets(datasets, profile)
+        except ValueError as error:
+            parser.error(str(error))
+    for flag, values in (("--shots", flatten(args.shots)), ("--ways", flatten(args.ways)), ("--seeds", flatten(args.seeds))):
+        if values is not None and any(v < (0 if flag == "--seeds" else 1) for v in values):
+            parser.error(f"{flag} {list(values)}: impossible value (shots and ways must be >= 1, seeds >= 0)")
+    for flag, value in (("--episodes", args.episodes), ("--query-size", args.query_size)):
+        if value is not None and value < 1:
+            parser.error(f"{flag} {value}: must be >= 1")
+    profile = profile.with_overrides(shots=flatten(args.shots), ways=flatten(args.ways), seeds=flatten(args.seeds),
+                                     episodes=args.episodes, query_size=args.query_size,
+                                     methods=name_list(args.methods), source_dataset=args.source_dataset)
+    known_methods = available_methods()
+    unknown = [m for m in profile.methods if m not in known_methods]
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; valid methods: {', '.join(known_methods)}")
+    try:
+        cli_options = parse_method_options(args.method_option, profile.methods, _config_class_or_none)
+    except MethodOptionError as error:
+        parser.error(str(error))
+    device_layer = {m: {"device": args.device} for m in profile.methods} if args.device else {}
+    options = merge_options(profile.method_options, device_layer, cli_options)
+    requests = [MethodRequest(m, options.get(m, {})) for m in profile.methods]
+    try:
+        configs = {r.name: config_dict(r) for r in requests}
+    except (TypeError, ValueError) as error:
+        parser.error(f"bad method option: {error}")
+    try:
+        catalog = _catalog()
+        plan = build_plan(profile, catalog.load_dataset, data_dir)
+        if any(d in FEWNERD_DATASETS for d in profile.datasets):
+            plan.citations["few-nerd"] = _fewnerd_citation(catalog)
+        source = catalog.load_dataset(profile.source_dataset, data_dir=data_dir) if profile.source_dataset else None
+    except PlanError as error:
+        parser.error(str(error))
+    except Exception as error:  # the catalog's UnknownDataset / DatasetNotFound carry the fix
+        parser.error(f"{type(error).__name__}: {error}")
+
+    # ---- output folder, resume checks, the one episode file ----------------------------------------
+    episode_hash = plan.episode_set.content_hash
+    output_dir = args.output_dir or Path("runs") / f"{profile.name}-{_run_hash(episode_hash + str(profile.source_dataset), configs)}"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    store = ResultStore(output_dir / "results.jsonl")
+    state = read_state(output_dir) if args.resume else None
+    if args.resume and state is not None:
+        try:
+            check_resume(state, episode_hash, configs, output_dir, profile.source_dataset)
+        except ResumeMismatch as error:
+            console.print(f"[red]error:[/] {error}", highlight=False)
+            return 2
+    elif args.resume and store.load().records:
+        console.print(f"[red]error:[/] cannot resume {output_dir}: it has results but no {output_dir / 'run.json'}, "
+                      "so nothing says which episodes and configs they belong to. Drop --resume to start afresh.",
+                      highlight=False)
+        return 2
+    elif not args.resume:
+        previous = store.reset()
+        (output_dir / "methods.json").unlink(missing_ok=True)
+        if previous is not None:
+            console.print(f"Starting afresh in {output_dir}; earlier results moved to {previous.name} "
+                          "(use --resume to continue a run).", highlight=False)
+    episodes_path = output_dir / "episodes.jsonl"
+    plan.episode_set.save(episodes_path)
+    episode_set = EpisodeSet.load(episodes_path)  # every method gets exactly what is on disk
+    write_state(output_dir, episode_hash, configs, dataclasses.asdict(profile), state)
+    if args.resume:
+        damaged = store.load().damaged
+        for line in damaged:
+            console.print(f"results.jsonl line {line.line_number} is damaged ({line.reason}): its work will be redone",
+                          highlight=False)
+
+    console.print(f"[bold]ner-fewshot benchmark[/]  profile {profile.name}, {len(plan.settings)} setting(s), "
+                  f"{len(episode_set)} episodes, episode set sha256 {episode_set.short_hash}, output {output_dir}",
+                  highlight=False)
+    context = EpisodeContext(plan.setting_of, episode_hash)
+    with RunProgress(Console(stderr=True), enabled=not args.no_progress) as progress:
+        run_all(requests, episode_set.episodes, context, output_dir, progress, source)
+
+    # ---- table and exports -------------------------------------------------------------------------
+    loaded = store.load()
+    infos = MethodInfoStore(output_dir / "methods.json").load()
+    tables = build_tables(plan.settings, profile.methods, loaded, infos, episode_hash)
+    for table in tables:
+        render(table, console)
+    shown = {ref["source_key"] for t in tables for r in t.rows for ref in r.references}
+    reference_bibs = sorted({ref.citation for ref in all_references() if ref.source_key in shown})
+    exports.write_markdown(tables, output_dir / "table.md")
+    exports.write_csv(tables, output_dir / "table.csv")
+    exports.write_json(tables, output_dir / "table.json")
+    exports.write_latex(tables, output_dir / "table.tex")
+    exports.write_bibtex({m: infos.get(m, {}) for m in profile.methods}, plan.citations, reference_bibs,
+                         output_dir / "references.bib")
+    console.print(exports.plot_f1_vs_shots(tables, output_dir / "f1_vs_shots.png"), highlight=False)
+    wall = time.perf_counter() - clock
+    write_manifest(output_dir / "manifest.json", argv=argv, profile=dataclasses.asdict(profile), seeds=profile.seeds,
+                   episode_hash=episode_hash, method_configs=configs, data_dir=str(data_dir) if data_dir else None,
+                   started=started, wall_seconds=wall)
+    console.print(f"Wrote {output_dir}/: results.jsonl, episodes.jsonl, table.md/.csv/.json/.tex, references.bib, "
+                  f"manifest.json. Wall time {wall:.1f} s.", highlight=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

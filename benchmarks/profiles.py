@@ -1,0 +1,153 @@
+"""Named benchmark protocols. The offline default's sizes live here, in DEFAULT, and nowhere else.
+
+A profile says which datasets, how episodes are made (the sampler), the N-way / K-shot grid, how many
+episodes per seed, the query size, the seeds, and which methods run (with per-method options the
+protocol needs). Command-line flags override single fields (see compare.py).
+
+Samplers:
+  * "kshot"         K-shot per type: support drawn from `support_split`, query from `query_split`
+                    (`sample_kshot`); with `ways`, each episode first draws N of the types.
+  * "fewnerd"       Few-NERD N-way K~2K-shot: support from `support_split`, query (Q~2Q per type)
+                    from `query_split`, only sentences whose types are all among the N.
+  * "fixed"         released support files, one episode per file (`fixed_support`), e.g. LightNER's
+                    10/20/50-shot files; the query is the whole test split unless --query-size.
+  * "fewnerd-files" Few-NERD's released episode files under <data dir>/few-nerd/episode-data/.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+ALL_METHODS = ("string-match", "protobert", "nnshot", "structshot", "lightner", "cllmfs")
+SAMPLERS = ("kshot", "fewnerd", "fixed", "fewnerd-files")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    datasets: tuple[str, ...]
+    sampler: str
+    shots: tuple[int, ...]
+    ways: tuple[int, ...] | None = None  # None: every type of the dataset in every episode
+    episodes: int | None = 3  # per seed and setting; None = all (released files)
+    seeds: tuple[int, ...] = (0,)
+    query_size: int | None = None  # "kshot"/"fixed": query sentences per episode; "fewnerd": Q per type
+    support_split: str = "train"  # "fixed": a template such as "{shots}-shot"
+    query_split: str = "test"
+    methods: tuple[str, ...] = ALL_METHODS
+    method_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    reference_version: str = "v6"  # which published Few-NERD numbers apply (fewnerd-files only)
+    source_dataset: str | None = None  # given to every method's train_source() once (None: no source training)
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"profile {self.name!r}: sampler {self.sampler!r} is not one of {list(SAMPLERS)}")
+
+    def with_overrides(self, **changes: Any) -> "Profile":
+        """A copy with the given fields replaced (None values are ignored: flag not given)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# The embedded offline default: packaged WNUT-16 tweets (support from `pool`, query from `test`),
+# 5-way 1~2-shot per type, 3 episodes, 20 query sentences each, every method. Sized so that the whole
+# run finishes in under 15 minutes on an idle 2-core CPU: CLLMFS (LoRA SFT on one example per
+# (support sentence, type), then constrained generation for every (query sentence, type) pair) is by
+# far the costliest, and its cost grows with support size x N and query size x N. Measured wall
+# times are in docs/benchmarks.md. Shrink episodes / query size / ways here, never the method rigour.
+DEFAULT = Profile(
+    name="default",
+    description="Offline default: packaged WNUT-16 tweets, 5-way 1~2-shot per type (types drawn per episode), "
+                "support from pool, query a seeded sample of 20 test sentences",
+    datasets=("wnut16",),
+    sampler="kshot",
+    ways=(5,),
+    shots=(1,),
+    episodes=3,
+    seeds=(0,),
+    query_size=20,
+    support_split="pool",
+    query_split="test",
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (
+    DEFAULT,
+    Profile(
+        name="lightner-lowresource",
+        description="LightNER low-resource CoNLL-03: fixed in-domain train file (100 LOC/MISC mentions) -> full test",
+        datasets=("conll2003-lightner",),
+        sampler="fixed",
+        shots=(),
+        episodes=None,
+        support_split="indomain-train",
+    ),
+    Profile(
+        name="lightner-crossdomain",
+        description="LightNER cross-domain: the authors' released 10/20/50-shot files of MIT Movie, "
+                    "MIT Restaurant and ATIS as fixed support -> full test",
+        datasets=("mit-movie", "mit-restaurant", "atis"),
+        sampler="fixed",
+        shots=(10, 20, 50),
+        episodes=None,
+        support_split="{shots}-shot",
+    ),
+    *[
+        Profile(
+            name=f"fewnerd-{mode}{'' if version == 'v6' else '-' + version}",
+            description=f"Few-NERD {mode.upper()} released test episodes ({version}), 5/10-way 1~2/5~10-shot; "
+                        "needs few-nerd/episode-data/ under the data dir",
+            datasets=(f"few-nerd-{mode}",),
+            sampler="fewnerd-files",
+            ways=(5, 10),
+            shots=(1, 5),
+            episodes=None,
+            reference_version=version,
+            methods=("string-match", "protobert", "nnshot", "structshot"),
+        )
+        for mode in ("inter", "intra") for version in ("v6", "v5")
+    ],
+    Profile(
+        name="crossner-kshot",
+        description="5-way K-shot per type on the CrossNER domains (support from train, query from test). "
+                    "5-way because K~2K over all 9-14 types is impossible there: CrossNER sentences carry many "
+                    "entities, so no support set keeps every type under 2K mentions",
+        datasets=("crossner-ai", "crossner-literature", "crossner-music", "crossner-politics"),
+        sampler="kshot",
+        ways=(5,),
+        shots=(1, 5),
+        episodes=5,
+        query_size=100,
+    ),
+    Profile(
+        name="wnut17-kshot",
+        description="K-shot per type on WNUT-17 (support from train, query from test)",
+        datasets=("wnut17",),
+        sampler="kshot",
+        shots=(1, 5),
+        episodes=5,
+        query_size=200,
+    ),
+)}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise KeyError(f"unknown profile {name!r}; profiles: {sorted(PROFILES)}") from None
+
+
+FEWNERD_DATASETS = ("few-nerd-inter", "few-nerd-intra")  # released episode files, not catalog datasets
+
+
+def profile_for_datasets(datasets: tuple[str, ...], base: Profile) -> Profile:
+    """`--datasets`: the base profile's protocol on other datasets (support split resolved per
+    dataset in plan.py). Few-NERD episode files always use their own protocol."""
+    if datasets == base.datasets:
+        return base
+    if all(d in FEWNERD_DATASETS for d in datasets):
+        return replace(PROFILES["fewnerd-inter"], name="few-nerd", datasets=datasets)
+    if any(d in FEWNERD_DATASETS for d in datasets):
+        raise ValueError(f"Few-NERD episode files ({list(FEWNERD_DATASETS)}) cannot be mixed with sampled "
+                         "datasets in one run; run them separately")
+    return replace(base, name=f"{base.name}-custom", datasets=datasets)

@@ -1,0 +1,117 @@
+"""Harness building blocks: the results file, option parsing, exports helpers, memory measurement."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from benchmarks.exports import latex_escape
+from benchmarks.measure import PeakMemory
+from benchmarks.options import MethodOptionError, int_list, parse_method_options
+from benchmarks.profiles import DEFAULT, PROFILES
+from benchmarks.references import all_references, references_for
+from benchmarks.results import ResultStore, validate_record
+from ner_fewshot.methods import MethodConfig, option
+from dataclasses import dataclass
+
+
+def _record(eid: str, status: str = "ok") -> dict:
+    base = {"method": "m", "episode_id": eid, "setting": "s", "status": status, "config_hash": "c", "episode_hash": "e"}
+    if status == "ok":
+        base.update(predictions=[[]], score={}, fit_seconds=0.1, predict_seconds=0.1)
+    return base
+
+
+def test_append_then_load_keeps_the_last_record_per_episode(tmp_path):
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.append(_record("a", "failed"))
+    store.append(_record("b"))
+    store.append(_record("a"))
+    loaded = store.load()
+    assert loaded.done("m", "a") and loaded.done("m", "b") and not loaded.done("m", "c")
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 3
+
+
+def test_truncated_line_is_reported_and_the_next_append_starts_a_new_line(tmp_path):
+    path = tmp_path / "results.jsonl"
+    store = ResultStore(path)
+    store.append(_record("a"))
+    with path.open("a") as handle:
+        handle.write(json.dumps(_record("b"))[:30])  # a crash mid-write: no newline
+    loaded = store.load()
+    assert list(loaded.records) == [("m", "a")] and loaded.damaged[0].line_number == 2
+    store.append(_record("b"))
+    loaded = store.load()
+    assert loaded.done("m", "b") and len(loaded.damaged) == 1
+
+
+def test_incomplete_records_are_refused_on_write(tmp_path):
+    record = _record("a")
+    del record["predictions"]
+    assert "predictions" in validate_record(record)
+    with pytest.raises(ValueError, match="incomplete"):
+        ResultStore(tmp_path / "r.jsonl").append(record)
+    assert validate_record(_record("a", "skipped")) is None
+    assert "status" in validate_record({**_record("a"), "status": "weird"})
+
+
+def test_reset_keeps_the_previous_file(tmp_path):
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.append(_record("a"))
+    previous = store.reset()
+    assert previous.name == "results.previous.jsonl" and previous.exists()
+    assert not store.load().records
+
+
+@dataclass
+class _Config(MethodConfig):
+    backbone: str = option("x", help="h")
+    epochs: int = option(1, help="h")
+    ratio: float = option(0.5, help="h")
+
+
+def test_method_options_are_typed_and_validated():
+    lookup = {"a": _Config, "b": None}.get
+    parsed = parse_method_options(["a.backbone=123", "a.epochs=3", "a.ratio=0.25", "b.anything=x"], ["a", "b"], lookup)
+    assert parsed == {"a": {"backbone": "123", "epochs": 3, "ratio": 0.25}, "b": {"anything": "x"}}
+    with pytest.raises(MethodOptionError, match="valid options"):
+        parse_method_options(["a.nope=1"], ["a"], lookup)
+    with pytest.raises(MethodOptionError, match="METHOD.KEY=VALUE"):
+        parse_method_options(["a-epochs"], ["a"], lookup)
+    with pytest.raises(MethodOptionError, match="not in this run"):
+        parse_method_options(["c.epochs=1"], ["a"], lookup)
+
+
+def test_int_lists():
+    assert int_list("1,5") == [1, 5]
+    with pytest.raises(argparse.ArgumentTypeError):
+        int_list("one")
+
+
+def test_latex_escape_handles_table_characters():
+    assert latex_escape("a_b & 5~10 ±1 50%") == r"a\_b \& 5\textasciitilde{}10 $\pm$1 50\%"
+
+
+def test_peak_memory_sees_an_allocation():
+    with PeakMemory(interval_seconds=0.005) as peak:
+        block = bytearray(60 * 1024 * 1024)
+        block[::4096] = b"x" * len(block[::4096])  # touch the pages so they are resident
+    measured = peak.as_dict()  # the closing sample sees the block: it is still alive here
+    del block
+    assert measured["rss_delta_mb"] >= 50 and measured["peak_rss_mb"] > measured["rss_delta_mb"]
+
+
+def test_reference_files_parse_and_match_only_their_protocol():
+    assert len(all_references()) == 30
+    (v6,) = references_for("structshot", "few-nerd-inter/5-way/1~2-shot")
+    assert v6.f1 == 51.88 and v6.std == 0.69
+    (v5,) = references_for("structshot", "few-nerd-inter/5-way/1~2-shot", "v5")
+    assert v5.f1 == 57.33
+    assert references_for("structshot", None) == []
+    assert references_for("cllmfs", "few-nerd-inter/5-way/1~2-shot") == []
+
+
+def test_default_profile_is_offline_and_runs_every_method():
+    assert DEFAULT.datasets == ("wnut16",) and PROFILES["default"] is DEFAULT
+    assert set(DEFAULT.methods) == {"string-match", "protobert", "nnshot", "structshot", "lightner", "cllmfs"}
