@@ -229,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"[bold]ner-fewshot benchmark[/]  profile {profile.name}, {len(plan.settings)} setting(s), "
                   f"{len(episode_set)} episodes, episode set sha256 {episode_set.short_hash}, output {output_dir}",
                   highlight=False)
-    context = EpisodeContext(plan.setting_of, episode_hash)
+    context = EpisodeContext(plan.setting_of, episode_hash, profile.selection)
     with RunProgress(Console(stderr=True), enabled=not args.no_progress) as progress:
         run_all(requests, episode_set.episodes, context, output_dir, progress, source)
 

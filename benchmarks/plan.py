@@ -177,6 +177,17 @@ def _fewnerd_settings(name: str, profile: Profile, data_dir: Path | None) -> lis
     return out
 
 
+def _without_entity_free(episode: Episode) -> Episode:
+    return Episode(episode.id, episode.label_set, tuple(s for s in episode.support if s.spans),
+                   tuple(s for s in episode.query if s.spans))
+
+
+def _label_entity_free_dropped(setting: Setting) -> Setting:
+    setting.protocol = {**setting.protocol, "entity_free_sentences": "dropped from support and query",
+                        "description": setting.protocol.get("description", "") + ", entity-free sentences dropped"}
+    return setting
+
+
 FEWNERD_CITATION_KEY = "few-nerd"
 
 
@@ -203,11 +214,18 @@ def build_plan(profile: Profile, load_dataset: Callable[..., Dataset], data_dir:
         if isinstance(error, PlanError):
             raise
         raise PlanError(f"cannot build the episodes of profile {profile.name!r}: {error}") from error
+    if profile.drop_entity_free:
+        pairs = [(_label_entity_free_dropped(setting), [_without_entity_free(e) for e in drawn]) for setting, drawn in pairs]
+    if profile.selection == "query":
+        for setting, _ in pairs:  # the caption must say that the test set chose the checkpoint
+            setting.protocol = {**setting.protocol, "checkpoint_selection": "best on the test queries",
+                                "description": setting.protocol.get("description", "")
+                                + ", checkpoint chosen on the test queries (authors' protocol)"}
     episodes: list[Episode] = []
     for setting, drawn in pairs:
         setting.episode_ids = [e.id for e in drawn]
         episodes += drawn
-    protocol = {"profile": profile.name, "settings": [s.protocol for s in (p[0] for p in pairs)]}
+    protocol = {"profile": profile.name, "selection": profile.selection, "settings": [s.protocol for s in (p[0] for p in pairs)]}
     return Plan(profile, [p[0] for p in pairs], EpisodeSet(tuple(episodes), protocol), citations)
 
 

@@ -106,6 +106,7 @@ def describe_method(method) -> dict[str, Any]:
 class EpisodeContext:
     setting_of: Mapping[str, str]  # episode id -> setting key
     episode_hash: str
+    selection: str = "none"  # "query": fit_selecting() on the episode's query (authors' protocol)
 
 
 def run_method(request: MethodRequest, episodes: Sequence, context: EpisodeContext, store: ResultStore,
@@ -152,7 +153,7 @@ def run_method(request: MethodRequest, episodes: Sequence, context: EpisodeConte
         record = {**base, "episode_id": episode.id, "setting": context.setting_of[episode.id],
                   "n_support": len(episode.support), "n_query": len(episode.query)}
         try:
-            record.update(_run_episode(method, episode))
+            record.update(_run_episode(method, episode, context.selection))
             record["status"] = OK
         except Exception as error:
             failures += 1
@@ -174,10 +175,17 @@ def _safe_describe(method) -> dict[str, Any]:
         return {"config": method.config.to_dict(), "describe_error": _error_text(error)}
 
 
-def _run_episode(method, episode) -> dict[str, Any]:
+def _f1_of(sentences, predictions) -> float:
+    return score_episode([list(s.spans) for s in sentences], predictions).f1
+
+
+def _run_episode(method, episode, selection: str = "none") -> dict[str, Any]:
     with PeakMemory() as memory:
         start = time.perf_counter()
-        method.fit(episode.support, episode.label_set)
+        if selection == "query":
+            method.fit_selecting(episode.support, episode.label_set, episode.query, _f1_of)
+        else:
+            method.fit(episode.support, episode.label_set)
         fitted = time.perf_counter()
         predictions = check_predictions(method.predict(episode.query), episode.query)
         predicted = time.perf_counter()

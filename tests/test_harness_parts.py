@@ -115,3 +115,45 @@ def test_reference_files_parse_and_match_only_their_protocol():
 def test_default_profile_is_offline_and_runs_every_method():
     assert DEFAULT.datasets == ("wnut16",) and PROFILES["default"] is DEFAULT
     assert set(DEFAULT.methods) == {"string-match", "protobert", "nnshot", "structshot", "lightner", "cllmfs"}
+
+
+def test_authors_protocol_profiles_select_on_the_query_and_drop_entity_free_sentences():
+    """The LightNER authors' protocol is offered only as labelled twin profiles."""
+    from benchmarks.plan import build_plan
+    from benchmarks.profiles import PROFILES
+    from benchmarks.runner import _run_episode
+    from ner_fewshot.data.types import Dataset, EntityType, LabelSet, Sentence, Span
+    from ner_fewshot.methods.base import FewShotMethod, ParameterCounts
+
+    labels = LabelSet((EntityType("LOC", ("location",), "places"),))
+    with_entity = Sentence(("Paris", "is", "big"), (Span(0, 1, "LOC"),))
+    without = Sentence(("nothing", "here"))
+    dataset = Dataset("toy", {"10-shot": (with_entity, without), "test": (with_entity, without)}, labels)
+    profile = PROFILES["lightner-crossdomain-authors"].with_overrides(datasets=("toy",), shots=(10,))
+    plan = build_plan(profile, lambda name, data_dir=None: dataset, None)
+    [episode] = plan.episode_set.episodes
+    assert episode.support == (with_entity,) and episode.query == (with_entity,)
+    assert "authors' protocol" in plan.settings[0].protocol["description"]
+    assert "entity-free sentences dropped" in plan.settings[0].protocol["description"]
+    assert PROFILES["lightner-crossdomain"].selection == "none"  # ours stays the default
+
+    calls = []
+
+    class Selecting(FewShotMethod):
+        name = "selecting"
+
+        def fit(self, support, label_set):
+            calls.append("fit")
+
+        def fit_selecting(self, support, label_set, selection, score):
+            calls.append(("fit_selecting", len(selection), score(selection, [[Span(0, 1, "LOC")]])))
+
+        def predict(self, sentences):
+            return [[] for _ in sentences]
+
+        def parameter_counts(self):
+            return ParameterCounts(0, 0)
+
+    _run_episode(Selecting(), episode, "query")
+    _run_episode(Selecting(), episode, "none")
+    assert calls == [("fit_selecting", 1, 1.0), "fit"]

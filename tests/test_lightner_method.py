@@ -180,7 +180,7 @@ def test_epoch_selection_keeps_the_best_epoch(tiny_checkpoint):
         states.append([p.detach().clone() for p in method.model.prompts.parameters()])
         return [0.2, 0.9, 0.1][len(seen) - 1]
 
-    best = method.fit_selecting_epoch(SUPPORT[:2], LABEL_SET, SUPPORT[2:], score)
+    best = method.fit_selecting(SUPPORT[:2], LABEL_SET, SUPPORT[2:], score)
     assert best == 1 and len(seen) == 3
     assert all(torch.equal(a, b) for a, b in zip(states[1], method.model.prompts.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(states[2], method.model.prompts.parameters()))

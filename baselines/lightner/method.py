@@ -48,7 +48,7 @@ class LightNERConfig(MethodConfig):
     reproduce_frozen_label_weights: bool = option(False, help="Reproduce the reference code's slip that leaves the answer-space weights untrained.")
     max_len_base: int = option(10, help="Greedy decoding length limit = max_len_base + max_len_ratio x source sub-words.")
     max_len_ratio: float = option(0.8, help="See max_len_base (paper: 0.8, 0.6 for CoNLL-03).")
-    protocol: str = option("ours", choices=PROTOCOLS, help="'ours': fixed epochs (or a dev split via fit_selecting_epoch), entity-free sentences kept. 'authors': the LightNER code's protocol, entity-free sentences dropped and the best epoch picked on the test file (fit_selecting_epoch with the test split); labelled in the table row.")
+    protocol: str = option("ours", choices=PROTOCOLS, help="'ours': fixed epochs (or a dev split via fit_selecting), entity-free sentences kept. 'authors': the LightNER code's protocol, entity-free sentences dropped and the best epoch picked on the test file (fit_selecting with the test split); labelled in the table row.")
     transfer_from: str = option("", help="Folder saved by save() after a source run (e.g. CoNLL-03): every episode starts from those prompts and shared types keep their label weights.")
     source_learning_rate: float = option(2e-5, help="Learning rate of train_source (paper: 2e-5 on CoNLL-03).")
     source_epochs: int = option(30, help="Epochs of train_source.")
@@ -70,7 +70,7 @@ class LightNER(FewShotMethod):
         self.label_set: LabelSet | None = None
         self._start_prompts: dict | None = None  # episode reset point: seeded init, or transferred prompts
         self._inherited_labels: dict = {}
-        self.selected_epoch: int | None = None  # set by fit_selecting_epoch
+        self.selected_epoch: int | None = None  # set by fit_selecting
 
     # -- set-up -----------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -145,8 +145,8 @@ class LightNER(FewShotMethod):
                                        inherited=self._inherited_labels)
         self.selected_epoch = None
 
-    def fit_selecting_epoch(self, support: Sequence[Sentence], label_set: LabelSet, selection: Sequence[Sentence],
-                            score: Callable[[Sequence[Sentence], list[list[Span]]], float]) -> int:
+    def fit_selecting(self, support: Sequence[Sentence], label_set: LabelSet, selection: Sequence[Sentence],
+                      score: Callable[[Sequence[Sentence], list[list[Span]]], float]) -> int:
         """Like fit, but keep the epoch whose predictions on `selection` score best (a dev split under
         protocol 'ours'; the test file under protocol 'authors'). Returns that epoch (0-based)."""
         model = self._require_model()
@@ -160,7 +160,7 @@ class LightNER(FewShotMethod):
         self.last_losses = self._train(support, label_set, learning_rate=self.config.learning_rate,
                                        inherited=self._inherited_labels, after_epoch=evaluate)
         if best["state"] is None:
-            raise ValueError("fit_selecting_epoch needs epochs >= 1")
+            raise ValueError("fit_selecting needs epochs >= 1")
         self._restore_trained_state(best["state"])
         model.eval()
         self.selected_epoch = best["epoch"]
@@ -210,7 +210,7 @@ class LightNER(FewShotMethod):
     def row_tags(self) -> dict[str, str]:
         tags: dict[str, str] = {}
         if self.config.protocol == "authors":
-            # Only claim the best-epoch selection when it really ran (fit_selecting_epoch).
+            # Only claim the best-epoch selection when it really ran (fit_selecting).
             selection = "best epoch on test" if self.selected_epoch is not None else "fixed epochs"
             tags["protocol"] = f"authors (entity-free sentences dropped, {selection})"
         if self.config.transfer_from:

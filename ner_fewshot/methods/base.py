@@ -14,7 +14,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..data.types import Dataset, LabelSet, Sentence, Span
 
@@ -108,6 +108,16 @@ class FewShotMethod(ABC):
     @abstractmethod
     def fit(self, support: Sequence[Sentence], label_set: LabelSet) -> None:
         """Adapt to one episode. Must not depend on earlier episodes: reset episode state first."""
+
+    def fit_selecting(self, support: Sequence[Sentence], label_set: LabelSet, selection: Sequence[Sentence],
+                      score: Callable[[Sequence[Sentence], list[list[Span]]], float]) -> None:
+        """Fit, keeping the training checkpoint (e.g. epoch) whose predictions on `selection` score best.
+
+        The harness calls this instead of `fit` when a protocol selects checkpoints: on a dev split, or on
+        the test queries themselves under an authors' protocol, which the table then labels as such.
+        Methods with nothing to select simply fit.
+        """
+        self.fit(support, label_set)
 
     @abstractmethod
     def predict(self, sentences: Sequence[Sentence]) -> list[list[Span]]:
