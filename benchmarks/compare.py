@@ -125,6 +125,17 @@ def _run_hash(episode_hash: str, configs: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+def _quiet_library_progress_bars() -> None:
+    """transformers' per-load tqdm bars would break the live display; our own progress covers loads."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -132,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Piped or redirected output gets a wide console: an 80-column table of 14 columns is unreadable.
     console = Console() if sys.stdout.isatty() else Console(width=200)
     started, clock = datetime.now(timezone.utc), time.perf_counter()
+    _quiet_library_progress_bars()
     if args.data_dir:
         os.environ[settings.DATA_ENV] = str(Path(args.data_dir).expanduser().resolve())  # methods and loaders see it too
     data_dir = settings.data_dir(args.data_dir)

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ner_fewshot.evaluation import EpisodeScore, Summary, bootstrap_f1_difference, summarize
@@ -225,16 +226,27 @@ def cells(row: Row, *, max_status: int | None = 48) -> dict[str, str]:
     }
 
 
+# The terminal shows backbone and tags under the method name (exports keep them as columns) and the
+# full skip/failure reasons as notes below the table, so that the table fits a normal terminal.
+TERMINAL_COLUMNS = tuple(c for c in COLUMNS if c not in {"backbone", "tags"})
+
+
 def render(table: SettingTable, console: Console) -> None:
     rich_table = Table(title=f"[bold]{table.setting.key}", caption=table.caption, caption_justify="left",
-                       show_lines=False, header_style="bold")
+                       show_lines=True, header_style="bold")
     numeric = {"P", "R", "F1", "F1 mean±std", "fit s/episode", "predict sent/s", "peak RSS MB"}
-    for column in COLUMNS:
-        rich_table.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
+    columns = [c for c in TERMINAL_COLUMNS if c != "published F1" or any(r.references for r in table.rows)]
+    for column in columns:
+        rich_table.add_column(column, justify="right" if column in numeric else "left", overflow="fold",
+                              ratio=3 if column == "method" else None)
     for row in table.rows:
         values = cells(row)
+        if row.f1 is None:  # the reason is printed in full as a note below the table
+            values["F1"] = row.status.split(":", 1)[0]
+        details = " · ".join(v for v in (values["backbone"], values["tags"]) if v != "—")
+        values["method"] = escape(row.method) + (f"\n[dim]{escape(details)}[/dim]" if details else "")
         style = "bold" if row.is_best else ("dim" if row.f1 is None else None)
-        rich_table.add_row(*(values[c] for c in COLUMNS), style=style)
+        rich_table.add_row(*(values[c] for c in columns), style=style)
     console.print(rich_table)
     for note in table.notes():
         console.print(f"  • {note}", markup=False, highlight=False)
