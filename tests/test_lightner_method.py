@@ -76,16 +76,21 @@ def test_only_prompts_and_label_weights_get_gradients(tiny_checkpoint):
 
 def test_trainable_count_equals_the_formula(tiny_checkpoint):
     method = make(tiny_checkpoint, epochs=0)
-    method.fit(SUPPORT, LABEL_SET)
+    with_city = LabelSet((*LABEL_SET.types, EntityType("CITY", ("city",), "a city")))  # "city": one sub-word
+    method.fit(SUPPORT, with_city)
+    assert [len(ids) for ids in method.model.answer_space.sub_words] == [3, 2, 3, 1]
     config = method.model.bart.config
     d, mid, P = config.d_model, 24, 4
     layers = {"encoder_self": config.encoder_layers, "decoder_self": config.decoder_layers,
               "decoder_cross": config.decoder_layers}
     prompts = sum(P * d + (d + 1) * mid + (mid + 1) * n * 2 * d for n in layers.values())
-    label_weights = sum(len(ids) for ids in method.model.answer_space.sub_words)
+    # One softmax weight per sub-word of each label word list, only for labels with more than one sub-word
+    # (the reference's rule: a one-element softmax is constant).
+    sub_words = method.model.answer_space.sub_words
+    label_weights = sum(len(ids) for ids in sub_words if len(ids) > 1)
     counts = method.parameter_counts()
     measured = sum(p.numel() for p in method.model.parameters() if p.requires_grad)
-    assert counts.trainable == measured == prompts + label_weights
+    assert label_weights == 8 and counts.trainable == measured == prompts + label_weights
     assert counts.total == sum(p.numel() for p in method.model.bart.parameters()) + counts.trainable
     assert f"{3 * config.encoder_layers * 2 * P * d:,}" in counts.notes
 
@@ -109,6 +114,13 @@ def test_bart_large_folded_count_from_config_alone():
     counts = parameter_counts_for(large, 10, 800)
     assert counts.trainable == trainable_prompt_count(PromptShape.from_bart_config(large), 10, 800)
     assert counts.total - counts.trainable == 406_291_456  # facebook/bart-large's published size
+    # CoNLL's label words (person, location, organization, others) are one BART sub-word each: no
+    # answer-space weight, so these are the whole trainable counts (docs/methods/lightner.md).
+    assert counts.trainable == 61_546_848
+    base = BartConfig(d_model=768, encoder_layers=6, decoder_layers=6, encoder_attention_heads=12,
+                      decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072, vocab_size=50265)
+    base_counts = parameter_counts_for(base, 10, 800)
+    assert (base_counts.trainable, base_counts.total - base_counts.trainable) == (24_014_688, 139_420_416)
 
 
 def test_fit_resets_every_episode(tiny_checkpoint):
@@ -155,8 +167,9 @@ def test_transfer_keeps_shared_label_weights_and_starts_from_source_prompts(tiny
     target = make(tiny_checkpoint, epochs=0, transfer_from=str(tmp_path / "source"))
     target.fit([sentence("Paris Lionel", (0, 1, "CITY"), (1, 2, "PER"))], target_types)
     assert all(torch.equal(a, b) for a, b in zip(source_prompts, target.model.prompts.parameters()))
-    weights = dict(zip(target.model.answer_space.names, target.model.answer_space.weights))
-    assert torch.equal(weights["PER"].detach(), source_weights["PER"][1])
+    space = target.model.answer_space
+    weights = {name: space.label_weight(i) for i, name in enumerate(space.names)}
+    assert torch.equal(weights["PER"].detach(), source_weights["PER"][1])  # "person": 3 sub-words here
     assert weights["CITY"].numel() == len(target.encoder.word_ids("city") + target.encoder.word_ids("name"))
     assert "transfer" in target.row_tags()
 

@@ -10,6 +10,7 @@ from baselines.prototype.viterbi import (
     MIN_PROBABILITY,
     AbstractTransitions,
     expand_transitions,
+    resolve_tau,
     sequence_score,
     viterbi_decode,
 )
@@ -85,3 +86,17 @@ def test_viterbi_survives_an_impossible_class():
     emissions = torch.log_softmax(torch.tensor([[[float("-inf"), 1.0, 0.0], [float("-inf"), 0.0, 2.0]]]), -1)
     start, transitions = expand_transitions(AbstractTransitions(0.5, 0.5, 0.5, 0.5, 0.3, 0.4, 0.3), 2, 0.32)
     assert viterbi_decode(emissions, torch.tensor([2]), start, transitions)[0].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("n_types, k_shot, expected", [
+    (5, 1, 0.32), (10, 2, 0.32), (5, 4, 0.32), (5, 0, 0.32),  # 1~2-shot row (K < 5), any N
+    (5, 5, 0.318), (5, 10, 0.318), (3, 7, 0.318),  # 5~10 shot, N <= 5
+    (6, 5, 0.318), (9, 8, 0.318),  # 5~10 shot, N 6..9: the 5-way value (documented choice)
+    (10, 5, 0.434), (12, 6, 0.434),  # 5~10 shot, N >= 10
+])
+def test_auto_tau_follows_the_fewnerd_readme_table(n_types, k_shot, expected):
+    assert resolve_tau("auto", n_types, k_shot) == expected
+
+
+def test_a_numeric_tau_overrides_the_table():
+    assert resolve_tau("0.5", 10, 5) == 0.5 and resolve_tau("0.32", 5, 5) == 0.32

@@ -1,13 +1,16 @@
 """Semantic-aware answer space: one vector per entity type, built from its label words.
 
 Variants (config `answer_space`):
-  * "weighted" (paper): softmax(w) . E[sub-words of the label words], w learnable, init U(1.0, 2.5).
+  * "weighted" (paper, DeepKE's `learn_weights`): label representation = softmax(w) . E[sub-words of
+    the label words], w learnable, init U(1.0, 2.5). As in the reference, only a label with more than
+    one sub-word has weights: for one sub-word the softmax is always 1, so the representation is just
+    E[that sub-word] and there is nothing to train. The decoder INPUT for a label is the embedding of
+    its FIRST sub-word (the reference's `mapping += id[:1]`).
     The reference code freezes w by accident (an operator-precedence slip);
     `reproduce_frozen_label_weights=True` reproduces that (w stays at its random init).
   * "average": a new label token initialised to the mean of those sub-word embeddings; like every
-    embedding of the frozen backbone it is not trained.
-The decoder INPUT for a label is the averaged vector in both variants (the reference feeds the new
-label token's embedding, which it initialises to that average).
+    embedding of the frozen backbone it is not trained. It is both the label representation and the
+    decoder input (the reference's added `<<label>>` token).
 """
 from __future__ import annotations
 
@@ -21,6 +24,9 @@ from ner_fewshot.data.types import LabelSet
 ANSWER_SPACES = ("weighted", "average")
 WEIGHT_INIT_RANGE = (1.0, 2.5)
 
+# `inherited` / `state()["weights"]`: per label (sub-word ids, weights or None when it has one sub-word)
+Inherited = Mapping[str, tuple[tuple[int, ...], torch.Tensor | None]]
+
 
 def label_sub_words(label_set: LabelSet, word_ids) -> list[tuple[int, ...]]:
     """Sub-word ids of each type's label words, via `word_ids(word) -> tuple[int, ...]`."""
@@ -32,7 +38,7 @@ class AnswerSpace(nn.Module):
 
     def __init__(self, names: Sequence[str], sub_words: Sequence[Sequence[int]], variant: str = "weighted",
                  frozen_weights: bool = False, generator: torch.Generator | None = None,
-                 inherited: Mapping[str, tuple[tuple[int, ...], torch.Tensor]] | None = None) -> None:
+                 inherited: Inherited | None = None) -> None:
         """`inherited[name] = (sub_words, weights)` from a source run: a shared type with the same
         sub-words keeps its learnt weights; others start from their label words."""
         super().__init__()
@@ -47,14 +53,19 @@ class AnswerSpace(nn.Module):
         self.sub_words = [tuple(int(i) for i in ids) for ids in sub_words]
         self.frozen_weights = frozen_weights
         inherited = inherited or {}
-        weights = []
+        weights, self.weight_index = [], []  # weight_index[label] = its position in `weights`, or None
         for name, ids in zip(self.names, self.sub_words):
+            if len(ids) == 1:
+                self.weight_index.append(None)
+                continue
             source = inherited.get(name)
-            if source is not None and tuple(source[0]) == ids:
-                weights.append(nn.Parameter(source[1].detach().clone().float()))
+            if source is not None and tuple(source[0]) == ids and source[1] is not None:
+                weight = nn.Parameter(source[1].detach().clone().float())
             else:
                 low, high = WEIGHT_INIT_RANGE
-                weights.append(nn.Parameter(torch.empty(len(ids)).uniform_(low, high, generator=generator)))
+                weight = nn.Parameter(torch.empty(len(ids)).uniform_(low, high, generator=generator))
+            self.weight_index.append(len(weights))
+            weights.append(weight)
         self.weights = nn.ParameterList(weights)
         trainable = variant == "weighted" and not frozen_weights
         for weight in self.weights:
@@ -65,29 +76,40 @@ class AnswerSpace(nn.Module):
     def _ids(self, index: int) -> torch.Tensor:
         return getattr(self, f"sub_words_{index}")
 
+    def label_weight(self, index: int) -> nn.Parameter | None:
+        """The softmax weights of label `index`, or None for a one-sub-word label."""
+        position = self.weight_index[index]
+        return None if position is None else self.weights[position]
+
     def trainable_count(self) -> int:
         return sum(w.numel() for w in self.weights if w.requires_grad)
 
     def representations(self, embedding_matrix: torch.Tensor) -> torch.Tensor:
         """(L, d) vectors used to score labels."""
         rows = []
-        for index, weight in enumerate(self.weights):
+        for index in range(len(self.names)):
             sub = embedding_matrix[self._ids(index)].float()
-            if self.variant == "weighted":
+            weight = self.label_weight(index)
+            if self.variant == "weighted" and weight is not None:
                 rows.append(torch.softmax(weight, dim=0) @ sub)
             else:
-                rows.append(sub.mean(dim=0))
+                rows.append(sub.mean(dim=0))  # the average variant, or a single sub-word (its own row)
         return torch.stack(rows)
 
     def input_vectors(self, embedding_matrix: torch.Tensor) -> torch.Tensor:
-        """(L, d) decoder-input vectors (unscaled): the average of each label's sub-word embeddings."""
-        return torch.stack([embedding_matrix[self._ids(i)].float().mean(dim=0) for i in range(len(self.weights))])
+        """(L, d) decoder-input vectors (unscaled): 'weighted' = each label's first sub-word embedding,
+        'average' = the mean of its sub-word embeddings (the new label token)."""
+        if self.variant == "weighted":
+            return embedding_matrix[[ids[0] for ids in self.sub_words]].float()
+        return torch.stack([embedding_matrix[self._ids(i)].float().mean(dim=0) for i in range(len(self.names))])
+
+    def _weights_per_label(self) -> list[torch.Tensor | None]:
+        return [None if w is None else w.detach().cpu().clone() for w in map(self.label_weight, range(len(self.names)))]
 
     def state(self) -> dict:
         """What a later run (save/load, transfer) needs to rebuild this answer space."""
         return {"names": list(self.names), "sub_words": [list(ids) for ids in self.sub_words],
-                "weights": [w.detach().cpu().clone() for w in self.weights], "variant": self.variant,
-                "frozen_weights": self.frozen_weights}
+                "weights": self._weights_per_label(), "variant": self.variant, "frozen_weights": self.frozen_weights}
 
     @classmethod
     def from_state(cls, state: Mapping) -> "AnswerSpace":
@@ -95,5 +117,5 @@ class AnswerSpace(nn.Module):
                      for name, ids, weights in zip(state["names"], state["sub_words"], state["weights"])}
         return cls(state["names"], state["sub_words"], state["variant"], state["frozen_weights"], inherited=inherited)
 
-    def inheritable(self) -> dict[str, tuple[tuple[int, ...], torch.Tensor]]:
-        return {name: (ids, w.detach().cpu().clone()) for name, ids, w in zip(self.names, self.sub_words, self.weights)}
+    def inheritable(self) -> dict[str, tuple[tuple[int, ...], torch.Tensor | None]]:
+        return {name: (ids, w) for name, ids, w in zip(self.names, self.sub_words, self._weights_per_label())}

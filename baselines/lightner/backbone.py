@@ -63,7 +63,8 @@ def backbone_parameter_count(bart_config) -> int:
 
 
 def parameter_counts_for(bart_config, prompt_len: int, mid_dim: int, answer_weights: int = 0) -> ParameterCounts:
-    """Trainable = three prompt sets with their MLPs + answer-space weights; total adds the frozen BART."""
+    """Trainable = three prompt sets with their MLPs + answer-space weights (one per sub-word of each label
+    with more than one sub-word; a one-sub-word label has none); total adds the frozen BART."""
     shape = PromptShape.from_bart_config(bart_config)
     trainable = trainable_prompt_count(shape, prompt_len, mid_dim) + answer_weights
     frozen = backbone_parameter_count(bart_config)
@@ -72,5 +73,6 @@ def parameter_counts_for(bart_config, prompt_len: int, mid_dim: int, answer_weig
         trainable=trainable,
         total=frozen + trainable,
         notes=(f"folded K/V prompts: {folded:,} ({100 * folded / frozen:.3f}% of the {frozen:,} frozen BART "
-               f"parameters); trainable = prompt sets with their MLPs + {answer_weights:,} answer-space weights"),
+               f"parameters); trainable = prompt sets with their MLPs + {answer_weights:,} answer-space weights "
+               f"(labels with several sub-words only)"),
     )

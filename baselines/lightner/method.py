@@ -15,7 +15,7 @@ from ner_fewshot.methods.base import FewShotMethod, MethodConfig, ParameterCount
 
 from .answer_space import ANSWER_SPACES, AnswerSpace, label_sub_words
 from .backbone import load_bart, parameter_counts_for
-from .model import LightNERModel
+from .model import LightNERModel, reference_max_length
 from .prompts import LightNERPrompts, PromptShape
 from .targets import SourceEncoder, decode_output, encode_target
 from .training import pad_sources, train_epochs
@@ -44,9 +44,9 @@ class LightNERConfig(MethodConfig):
     epochs: int = option(30, help="Training epochs per episode (and for train_source).")
     dropout: float = option(0.3, help="Dropout on decoder states and on the embedding rows used for scoring.")
     backbone_train_mode: bool = option(True, help="Keep BART's own dropout active while training (as the reference code); weights stay frozen either way.")
-    answer_space: str = option("weighted", choices=ANSWER_SPACES, help="Label representation: 'weighted' = learnable softmax-weighted sum of the label words' sub-word embeddings; 'average' = fixed mean of them (a new label token).")
+    answer_space: str = option("weighted", choices=ANSWER_SPACES, help="Label representation: 'weighted' = learnable softmax-weighted sum of the label words' sub-word embeddings (weights only for labels with several sub-words; decoder input = the first sub-word, as the reference); 'average' = fixed mean of them (a new label token, also the decoder input).")
     reproduce_frozen_label_weights: bool = option(False, help="Reproduce the reference code's slip that leaves the answer-space weights untrained.")
-    max_len_base: int = option(10, help="Greedy decoding length limit = max_len_base + max_len_ratio x source sub-words.")
+    max_len_base: int = option(10, help="Greedy decoding limit (reference): max_length = max_len_base + int(max_len_ratio x source sub-words incl. <s> and </s>), counting the start and the end: at most max_length - 2 indices are generated, then end is forced.")
     max_len_ratio: float = option(0.8, help="See max_len_base (paper: 0.8, 0.6 for CoNLL-03).")
     protocol: str = option("ours", choices=PROTOCOLS, help="'ours': fixed epochs (or a dev split via fit_selecting), entity-free sentences kept. 'authors': the LightNER code's protocol, entity-free sentences dropped and the best epoch picked on the test file (fit_selecting with the test split); labelled in the table row.")
     transfer_from: str = option("", help="Folder saved by save() after a source run (e.g. CoNLL-03): every episode starts from those prompts and shared types keep their label weights.")
@@ -188,7 +188,8 @@ class LightNER(FewShotMethod):
         for first in range(0, len(sentences), size):
             sources = [self.encoder.encode(Sentence(s.words, (), s.source)) for s in sentences[first : first + size]]
             src_ids, src_mask = pad_sources(sources, self.pad_id, device)
-            limits = [int(self.config.max_len_base + self.config.max_len_ratio * len(s.token_ids)) for s in sources]
+            limits = [reference_max_length(len(s.token_ids), self.config.max_len_base, self.config.max_len_ratio)
+                      for s in sources]
             outputs = model.greedy_decode(src_ids, src_mask, limits)
             predictions.extend(decode_output(out, src, self.label_set.names) for out, src in zip(outputs, sources))
         return predictions

@@ -106,19 +106,22 @@ class LightNERModel(nn.Module):
         return nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), gold.reshape(-1), ignore_index=-100)
 
     @torch.no_grad()
-    def greedy_decode(self, src_ids, src_mask, max_steps: list[int], use_cache: bool = True) -> list[list[int]]:
-        """Greedy output indices per sentence (without the leading start), stopping at end or max_steps.
+    def greedy_decode(self, src_ids, src_mask, max_lengths: list[int], use_cache: bool = True) -> list[list[int]]:
+        """Greedy output indices per sentence (without the leading start), as fastNLP's greedy search in
+        the reference: `max_lengths[i]` counts the start and the end, so at most max_length - 2 indices are
+        chosen freely; if none of them was end, end is then forced. Every output ends with END.
 
         With `use_cache=False` every step recomputes the whole prefix (slow; used to test the cache path).
         """
         batch = src_ids.shape[0]
+        free_steps = [free_decoding_steps(length) for length in max_lengths]
         outputs: list[list[int]] = [[] for _ in range(batch)]
-        done = [steps <= 0 for steps in max_steps]
+        done = [steps == 0 for steps in free_steps]
         with prefixes_applied(self.bart, self.prompts()):
             encoder_out = self.encode(src_ids, src_mask)
             generated = torch.full((batch, 1), START, dtype=torch.long, device=src_ids.device)
             cache = None
-            for _ in range(max(max_steps, default=0)):
+            for _ in range(max(free_steps, default=0)):
                 if all(done):
                     break
                 step_inputs = generated[:, -1:] if use_cache else generated
@@ -130,6 +133,21 @@ class LightNERModel(nn.Module):
                 for row, index in enumerate(chosen.tolist()):
                     if not done[row]:
                         outputs[row].append(index)
-                        done[row] = index == END or len(outputs[row]) >= max_steps[row]
+                        done[row] = index == END or len(outputs[row]) >= free_steps[row]
                 generated = torch.cat([generated, chosen.unsqueeze(1)], dim=1)
+        for output in outputs:
+            if not output or output[-1] != END:
+                output.append(END)  # the reference's forced end at its last position
         return outputs
+
+
+def reference_max_length(source_length: int, base: int, ratio: float) -> int:
+    """fastNLP's per-sentence limit: int(source sub-words incl. <s> and </s> x ratio) + base, computed in
+    float32 like the reference (`(encoder_mask.sum().float() * max_len_a).long() + max_length`)."""
+    return int((torch.tensor(float(source_length), dtype=torch.float32) * ratio).long()) + int(base)
+
+
+def free_decoding_steps(max_length: int) -> int:
+    """Indices chosen freely under a limit that counts the start and the forced end. (fastNLP picks one
+    index even when max_length <= 2, but its parse then reads nothing: 0 is the same result.)"""
+    return max(0, max_length - 2)

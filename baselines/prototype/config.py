@@ -1,6 +1,7 @@
 """Options of the prototype baselines: one config family (StructShot adds its decoder's options)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ner_fewshot import backbones
@@ -8,6 +9,8 @@ from ner_fewshot.methods.base import MethodConfig, option
 
 from . import distance
 from .encoder import POOLINGS
+
+AUTO_TAU = "auto"
 
 
 @dataclass
@@ -48,14 +51,27 @@ class PrototypeConfig(MethodConfig):
 
 @dataclass
 class StructShotConfig(PrototypeConfig):
-    tau: float = option(0.32, help="Transition temperature (Few-NERD README: 0.32 for 1~2 shot, 0.318 for 5-way 5~10, 0.434 for 10-way 5~10).")
+    tau: str = option(AUTO_TAU, help="Transition temperature: 'auto' (per episode from N and K, the Few-NERD README table: 1~2 shot 0.32; 5~10 shot 0.318 for N < 10, 0.434 for N >= 10) or a number > 0 (e.g. '0.32').")
     emission_temperature: float = option(1.0, help="NNShot logits are divided by this before the log-softmax (reference: 1). Train-free encoders give distance gaps of 100s, which leave the transitions no say; a larger value lets them matter.")
-    transition_source: str = option("auto", help="Where transitions come from: 'auto' (train_source() dataset's train split, else each episode's support set), 'support', or a catalog dataset name.")
+    transition_source: str = option("auto", help="Where transitions come from: 'auto' (train_source() dataset's train split, else each episode's support set), 'support', a catalog dataset name (its train split), or a Few-NERD episode file '*.jsonl' (absolute, or relative to the data dir, e.g. few-nerd/episode-data/inter/train_5_1.jsonl: all support + query sentences of all its episodes, as the Few-NERD reference).")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _require(self, "tau", self.tau > 0, "> 0")
+        self.tau = normalise_tau(self.tau, type(self).__name__)
         _require(self, "emission_temperature", self.emission_temperature > 0, "> 0")
+
+
+def normalise_tau(value: object, owner: str = "StructShotConfig") -> str:
+    """'auto', or a positive number kept as its shortest string ('0.318'); anything else is an error."""
+    if isinstance(value, str) and value.strip().lower() == AUTO_TAU:
+        return AUTO_TAU
+    try:
+        number = float(value)  # a float from Python code or a numeric string from the command line
+    except (TypeError, ValueError):
+        number = None
+    if isinstance(value, bool) or number is None or not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{owner}.tau={value!r} must be 'auto' or a number > 0 (e.g. 0.32)")
+    return str(number)
 
 
 def _require(config: MethodConfig, name: str, ok: bool, rule: str) -> None:

@@ -2,8 +2,8 @@
 
 Each iteration takes source-domain episodes, scores the query words against the support (the
 method's own scoring: prototypes or nearest neighbours) and minimises cross-entropy on the query
-words. AdamW; learning rate warmed up linearly over the first `warmup_fraction` of the iterations,
-then decayed linearly to 0 (the reference uses `get_linear_schedule_with_warmup`);
+words. AdamW; learning rate warmed up linearly from 0 (at the first step) over the first
+`warmup_fraction` of the iterations, then decayed linearly to 0 (`get_linear_schedule_with_warmup`, as the reference);
 `linear_decay=False` keeps it constant after the warm-up instead. Every `dev_every` iterations the
 method is scored on dev episodes; the best state is kept in memory, saved to `checkpoint_dir`, and
 restored at the end. Episodes are drawn lazily, `block` at a time, so a 10,000-iteration run starts
@@ -59,8 +59,7 @@ def meta_train(
         raise ValueError(f"meta-training needs iterations >= 1, got {settings.iterations}")
     parameters = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(_parameter_groups(module, settings.weight_decay), lr=settings.lr)
-    warmup = max(1, int(round(settings.warmup_fraction * settings.iterations)))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(warmup, settings.iterations, settings.linear_decay))
+    scheduler = learning_rate_schedule(optimizer, settings)
     result = MetaTrainResult(settings.iterations, settings.iterations, None,
                              checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else "")
     best_state = None
@@ -98,15 +97,19 @@ def meta_train(
     return result
 
 
-def _schedule(warmup: int, total: int, decay: bool) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if not decay:
-            return 1.0
-        return max(0.0, (total - step) / max(1, total - warmup))
+def warmup_steps(settings: MetaTrainSettings) -> int:
+    return int(round(settings.warmup_fraction * settings.iterations))
 
-    return factor
+
+def learning_rate_schedule(optimizer: torch.optim.Optimizer, settings: MetaTrainSettings):
+    """transformers' warm-up schedules, stepped once per iteration: the first step runs at lr 0, then
+    the rate climbs linearly to `lr` at the end of the warm-up, then decays linearly to 0 at the last
+    iteration (`get_linear_schedule_with_warmup`, the reference's) or stays (`linear_decay=False`)."""
+    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    if settings.linear_decay:
+        return get_linear_schedule_with_warmup(optimizer, warmup_steps(settings), settings.iterations)
+    return get_constant_schedule_with_warmup(optimizer, warmup_steps(settings))
 
 
 def _parameter_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:

@@ -26,10 +26,11 @@ from ner_fewshot.methods.base import FewShotMethod, MethodUnavailable, Parameter
 from . import distance
 from .config import PrototypeConfig, StructShotConfig
 from .encoder import TokenEncoder
+from .labels import OUTSIDE, io_tags, smallest_shot, word_labels
 from .metatrain import MetaTrainResult, MetaTrainSettings, episode_stream, meta_train
-from .viterbi import AbstractTransitions, expand_transitions, viterbi_decode
+from .viterbi import AbstractTransitions, expand_transitions, resolve_tau, viterbi_decode
 
-OUTSIDE = "O"
+EPISODE_FILE_SUFFIX = ".jsonl"  # a transition_source ending so is a Few-NERD episode file
 CITATION = """@inproceedings{ding-etal-2021-nerd,
   title = {Few-{NERD}: A Few-shot Named Entity Recognition Dataset},
   author = {Ding, Ning and Xu, Guangwei and Chen, Yulin and Wang, Xiaobin and Han, Xu and Xie, Pengjun and Zheng, Haitao and Liu, Zhiyuan},
@@ -44,32 +45,6 @@ class _EpisodeState:
     names: tuple[str, ...]  # class names, index 0 = O
     vectors: torch.Tensor  # (support words, d)
     labels: torch.Tensor  # (support words,)
-
-
-def word_labels(sentences: Sequence[Sentence], names: Sequence[str]) -> torch.Tensor:
-    """Concatenated per-word class indices (0 = O) of `sentences`; nested/overlapping spans are an error."""
-    index = {name: i for i, name in enumerate(names)}
-    parts = []
-    for sentence in sentences:
-        labels = np.zeros(len(sentence.words), dtype=np.int64)
-        covered = np.zeros(len(sentence.words), dtype=bool)
-        where = f" ({sentence.source})" if sentence.source else ""
-        for span in sentence.spans:
-            if span.label not in index:
-                raise ValueError(f"span {span}{where} has type {span.label!r}, not one of the episode's types {list(names[1:])}")
-            if covered[span.start : span.end].any():
-                raise ValueError(f"span {span}{where} overlaps another span; IO word labels need flat spans (drop nested ones first)")
-            labels[span.start : span.end] = index[span.label]
-            covered[span.start : span.end] = True
-        parts.append(labels)
-    return torch.from_numpy(np.concatenate(parts)) if parts else torch.zeros(0, dtype=torch.long)
-
-
-def io_tags(sentence: Sentence) -> list[str]:
-    tags = [OUTSIDE] * len(sentence.words)
-    for span in sentence.spans:
-        tags[span.start : span.end] = [span.label] * (span.end - span.start)
-    return tags
 
 
 class PrototypeMethod(FewShotMethod):
@@ -304,24 +279,56 @@ class StructShot(NNShot):
         self._source_transitions: AbstractTransitions | None = None
         self._source_note = ""
         self._transitions: AbstractTransitions | None = None  # the current episode's
+        self._tau: float | None = None  # the current episode's resolved temperature
+        self._taus_used: set[float] = set()  # every resolved tau so far, for the row tags
 
     def prepare(self) -> None:
         super().prepare()
         source = self.config.transition_source
-        if source not in ("auto", "support") and self._source_transitions is None:
-            try:
-                from ner_fewshot.data.catalog import load_dataset
+        if source in ("auto", "support") or self._source_transitions is not None:
+            return
+        if source.endswith(EPISODE_FILE_SUFFIX):
+            self._learn_from_episode_file(source)
+            return
+        try:
+            from ner_fewshot.data.catalog import load_dataset
 
-                dataset = load_dataset(source)
-            except (ImportError, KeyError, FileNotFoundError) as error:
-                raise MethodUnavailable(f"structshot: transition_source={source!r} cannot be loaded ({error}); "
-                                        "set transition_source to 'auto' or 'support', or point the data dir at it") from error
-            self._learn_from_source(dataset)
+            dataset = load_dataset(source)
+        except (ImportError, KeyError, FileNotFoundError) as error:
+            raise MethodUnavailable(f"structshot: transition_source={source!r} cannot be loaded ({error}); "
+                                    "set transition_source to 'auto' or 'support', or point the data dir at it") from error
+        self._learn_from_source(dataset)
+
+    def _learn_from_episode_file(self, value: str) -> None:
+        """Transitions over every support and query sentence of every episode of a Few-NERD episode file,
+        as the Few-NERD code does with its train episodes (`get_abstract_transitions`)."""
+        from ner_fewshot.episodes import read_fewnerd_episodes
+
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            base = settings.data_dir()
+            if base is None:
+                raise MethodUnavailable(
+                    f"structshot: transition_source={value!r} is relative to the data dir, but no data dir is set; "
+                    f"set {settings.DATA_ENV} (or --data-dir) to the folder holding it, or give an absolute path")
+            path = base / path
+        if not path.is_file():
+            raise MethodUnavailable(
+                f"structshot: Few-NERD episode file {path} (transition_source={value!r}) not found; "
+                f"put Few-NERD's episode-data under the data dir, fix the path, or set transition_source to 'auto' or 'support'")
+        episodes = read_fewnerd_episodes(path)
+        sentences = (s for episode in episodes for s in (*episode.support, *episode.query))
+        self._source_transitions = AbstractTransitions.estimate(io_tags(s) for s in sentences)
+        self._source_note = value
+
+    def train_source(self, source: Dataset, *, progress=None) -> None:
+        super().train_source(source, progress=progress)
+        self._taus_used.clear()  # dev episodes of meta-training are not the episodes a row reports
 
     def _learn_from_source(self, source: Dataset) -> None:
         choice = self.config.transition_source
         if choice == "support" or (choice != "auto" and self._source_transitions is not None):
-            return  # the support set, or an explicitly named dataset already loaded, wins
+            return  # the support set, or an explicitly named dataset or episode file already loaded, wins
         self._source_transitions = AbstractTransitions.estimate(io_tags(s) for s in source.split("train"))
         self._source_note = f"{source.name} train"
 
@@ -330,9 +337,15 @@ class StructShot(NNShot):
             self._transitions = self._source_transitions
         else:
             self._transitions = AbstractTransitions.estimate(io_tags(s) for s in support)
+        types = self._episode.names[1:]
+        self._tau = resolve_tau(self.config.tau, len(types), smallest_shot(support, types))
+        self._taus_used.add(self._tau)
 
     def decode(self, logits, lengths):
-        start, transitions = expand_transitions(self._transitions, logits.shape[-1] - 1, self.config.tau)
+        n_types = logits.shape[-1] - 1
+        # A checkpoint saved before tau was resolved per episode has none: take the 1~2-shot row.
+        tau = self._tau if self._tau is not None else resolve_tau(self.config.tau, n_types, 0)
+        start, transitions = expand_transitions(self._transitions, n_types, tau)
         emissions = torch.nn.utils.rnn.pad_sequence(list(F.log_softmax(logits / self.config.emission_temperature, -1).split(lengths)), batch_first=True)
         device = emissions.device
         tags = viterbi_decode(emissions, torch.tensor(lengths, device=device), start.to(device), transitions.to(device))
@@ -343,8 +356,16 @@ class StructShot(NNShot):
             return self._source_note
         return "per-episode support set"
 
+    def tau_tag(self) -> str:
+        """'0.32' for a fixed tau; 'auto (0.32)' once episodes resolved it (every value used, if several)."""
+        if self.config.tau != "auto":
+            return f"{float(self.config.tau):g}"
+        if not self._taus_used:
+            return "auto"
+        return f"auto ({', '.join(f'{t:g}' for t in sorted(self._taus_used))})"
+
     def row_tags(self) -> dict[str, str]:
-        tags = {**super().row_tags(), "transitions": self.transition_tag(), "tau": f"{self.config.tau:g}"}
+        tags = {**super().row_tags(), "transitions": self.transition_tag(), "tau": self.tau_tag()}
         if self.config.emission_temperature != 1.0:
             tags["emission_temperature"] = f"{self.config.emission_temperature:g}"
         return tags
@@ -352,7 +373,8 @@ class StructShot(NNShot):
     def _extra_state(self) -> dict:
         return {"source_transitions": None if self._source_transitions is None else self._source_transitions.as_list(),
                 "source_note": self._source_note,
-                "episode_transitions": None if self._transitions is None else self._transitions.as_list()}
+                "episode_transitions": None if self._transitions is None else self._transitions.as_list(),
+                "episode_tau": self._tau, "taus_used": sorted(self._taus_used)}
 
     def _restore_extra_state(self, state: dict) -> None:
         values = state.get("source_transitions")
@@ -360,3 +382,5 @@ class StructShot(NNShot):
         self._source_note = state.get("source_note", "")
         values = state.get("episode_transitions")
         self._transitions = AbstractTransitions.from_list(values) if values else None
+        self._tau = state.get("episode_tau")
+        self._taus_used = set(state.get("taus_used", ()))

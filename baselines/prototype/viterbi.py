@@ -18,6 +18,25 @@ import torch
 MIN_PROBABILITY = 1e-6
 
 
+# Few-NERD README's tau per setting. Its table has only 5-way and 10-way rows; a 5~10-shot episode
+# with 6..9 types uses the 5-way value [choice: no interpolation, the README gives none].
+TAU_1_2_SHOT = 0.32
+TAU_5_10_SHOT_FEW_WAYS = 0.318  # N < 10
+TAU_5_10_SHOT_10_WAYS = 0.434  # N >= 10
+FIVE_TO_TEN_SHOT_FROM_K = 5
+
+
+def resolve_tau(setting: str, n_types: int, k_shot: int) -> float:
+    """The temperature for one episode: a number given as a string is used as is; 'auto' follows
+    the README from N (types in the episode) and K (smallest support mention count of a type;
+    K >= 5 means the 5~10-shot row)."""
+    if setting != "auto":
+        return float(setting)
+    if k_shot < FIVE_TO_TEN_SHOT_FROM_K:
+        return TAU_1_2_SHOT
+    return TAU_5_10_SHOT_10_WAYS if n_types >= 10 else TAU_5_10_SHOT_FEW_WAYS
+
+
 @dataclass(frozen=True)
 class AbstractTransitions:
     """Type-agnostic IO transition probabilities; each group (start / from O / from I) sums to 1."""
