@@ -1,0 +1,131 @@
+"""The CLLMFS SFT loop: loss = CE(answer) + lambda * InfoNCE(layer L) + CE(FGM-perturbed pass); AdamW on LoRA."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .adversarial import input_perturbation, perturbed_embedding_weights
+from .config import CLLMFSConfig
+from .contrastive import ContrastivePositions, batch_info_nce
+from .prompts import EncodedExample
+
+IGNORE = -100
+
+
+@dataclass
+class TrainingLog:
+    losses: list[float] = field(default_factory=list)  # total loss per step
+    ce: list[float] = field(default_factory=list)
+    contrastive: list[float] = field(default_factory=list)
+    adversarial: list[float] = field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0  # process CPU time: a load-independent cost figure on shared machines
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def collate(examples: Sequence[EncodedExample], pad_id: int, device) -> dict[str, torch.Tensor]:
+    """Right-padded ids, attention mask and CE labels (-100 off the loss mask and on padding)."""
+    width = max(len(e.ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    for row, example in enumerate(examples):
+        n = len(example.ids)
+        ids[row, :n] = torch.tensor(example.ids)
+        mask[row, :n] = 1
+        labels[row, :n] = torch.tensor([t if keep else IGNORE for t, keep in zip(example.ids, example.label_mask)])
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+
+
+def forward_with_loss(model, labels: torch.Tensor, attention_mask: torch.Tensor, *, inputs_embeds=None,
+                      input_ids=None, output_hidden_states: bool = False):
+    """(mean next-token CE over labelled positions, decoder output).
+
+    Runs the decoder trunk and applies the LM head only at labelled positions: with loss on the answer
+    that skips most of the vocabulary projection (a fifth of a small LM's forward cost).
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    out = base.get_decoder()(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                             output_hidden_states=output_hidden_states, use_cache=False)
+    targets = labels[:, 1:]
+    selected = targets != IGNORE
+    logits = base.get_output_embeddings()(out.last_hidden_state[:, :-1][selected])
+    return F.cross_entropy(logits.float(), targets[selected]), out
+
+
+def train_lora(model, examples: Sequence[EncodedExample], positions: Sequence[ContrastivePositions | None],
+               config: CLLMFSConfig, *, layer: int, pad_id: int, device, progress: bool = False) -> TrainingLog:
+    """Train the LoRA weights of `model` (a PeftModel) in place; returns per-step losses and throughput."""
+    if not examples:
+        raise ValueError("CLLMFS.fit got no SFT examples: the support set is empty")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    embedding = model.get_input_embeddings()
+    log = TrainingLog()
+    n_batches = (len(examples) + config.batch_size - 1) // config.batch_size
+    total_steps = config.epochs * n_batches if config.max_steps is None else min(config.max_steps, config.epochs * n_batches)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, desc="cllmfs fit", leave=False)
+    model.train()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for _ in range(config.epochs):
+        order = torch.randperm(len(examples), generator=generator).tolist()
+        for b in range(n_batches):
+            if len(log.losses) >= total_steps:
+                break
+            rows = order[b * config.batch_size : (b + 1) * config.batch_size]
+            batch = collate([examples[i] for i in rows], pad_id, device)
+            embeds = embedding(batch["input_ids"]).detach().requires_grad_(config.adversarial)
+            ce, out = forward_with_loss(model, batch["labels"], batch["attention_mask"], inputs_embeds=embeds,
+                                        output_hidden_states=config.contrastive)
+            loss = ce
+            nce = None
+            if config.contrastive:
+                nce = batch_info_nce(out.hidden_states[layer], [positions[i] for i in rows], config.contrastive_tau)
+                if nce is not None:
+                    loss = loss + config.contrastive_weight * nce
+            loss.backward()
+            adv_value = 0.0
+            if config.adversarial and embeds.grad is not None:
+                adv_value = _adversarial_step(model, embedding, embeds, batch, config)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            log.ce.append(ce.item())
+            log.contrastive.append(nce.item() if nce is not None else 0.0)
+            log.adversarial.append(adv_value)
+            log.losses.append(loss.item() + adv_value)
+            log.tokens += int(batch["attention_mask"].sum())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{log.losses[-1]:.3f}")
+    log.seconds = time.perf_counter() - started
+    log.cpu_seconds = time.process_time() - cpu_started
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return log
+
+
+def _adversarial_step(model, embedding, embeds: torch.Tensor, batch, config: CLLMFSConfig) -> float:
+    """FGM: the SFT loss at the perturbed embeddings, backpropagated into the LoRA grads."""
+    if config.adversarial_target == "inputs":
+        perturbed = embeds.detach() + input_perturbation(embeds.grad, config.adversarial_epsilon)
+        adv, _ = forward_with_loss(model, batch["labels"], batch["attention_mask"], inputs_embeds=perturbed)
+        adv.backward()
+        return adv.item()
+    with perturbed_embedding_weights(embedding, batch["input_ids"], embeds.grad, config.adversarial_epsilon):
+        adv, _ = forward_with_loss(model, batch["labels"], batch["attention_mask"], input_ids=batch["input_ids"])
+        adv.backward()
+    return adv.item()
