@@ -94,11 +94,16 @@ def test_latex_escape_handles_table_characters():
 
 
 def test_peak_memory_sees_an_allocation():
+    import mmap
+
+    # A fresh anonymous mapping: a heap allocation could reuse pages an earlier test left resident,
+    # which would (correctly) not raise the RSS at all.
     with PeakMemory(interval_seconds=0.005) as peak:
-        block = bytearray(60 * 1024 * 1024)
-        block[::4096] = b"x" * len(block[::4096])  # touch the pages so they are resident
+        block = mmap.mmap(-1, 60 * 1024 * 1024)
+        for offset in range(0, len(block), 4096):  # touch every page so it becomes resident
+            block[offset] = 1
     measured = peak.as_dict()  # the closing sample sees the block: it is still alive here
-    del block
+    block.close()
     assert measured["rss_delta_mb"] >= 50 and measured["peak_rss_mb"] > measured["rss_delta_mb"]
 
 
