@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
@@ -134,6 +135,8 @@ def _quiet_library_progress_bars() -> None:
         hf_logging.set_verbosity_error()
     except ImportError:
         pass
+    # peft 0.21 calls a property transformers 5 deprecated; the warning is theirs, not the user's to act on.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
