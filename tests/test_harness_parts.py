@@ -162,3 +162,12 @@ def test_authors_protocol_profiles_select_on_the_query_and_drop_entity_free_sent
     _run_episode(Selecting(), episode, "query")
     _run_episode(Selecting(), episode, "none")
     assert calls == [("fit_selecting", 1, 1.0), "fit"]
+
+
+def test_boolean_method_options_parse_any_spelling_and_reject_others():
+    from benchmarks.options import MethodOptionError, parse_value
+
+    assert parse_value("False", "bool") is False and parse_value("true", "bool") is True
+    assert parse_value("0", "bool") is False
+    with pytest.raises(MethodOptionError):
+        parse_value("maybe", "bool")

