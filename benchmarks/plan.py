@@ -77,15 +77,15 @@ def _nway_kshot(dataset: Dataset, support: str, query: str, ways: int, shots: in
             subset = LabelSet(tuple(label_set.types[i] for i in picked))
             try:
                 sampled = sample_kshot(dataset.split(support), dataset.split(query), subset, k_shot=shots,
-                                       n_episodes=index + 1, seed=seed, query_size=profile.query_size,
-                                       dataset=dataset.name)
+                                       n_episodes=1, first_episode=index, seed=seed,
+                                       query_size=profile.query_size, dataset=dataset.name)
                 break
             except ImpossibleEpisode as error:
                 last_error = error
         else:
             raise ImpossibleEpisode(f"episode {index} (seed {seed}): no draw of {ways} types out of "
                                     f"{MAX_TYPE_DRAWS} could be filled; last: {last_error}")
-        episodes.append(sampled.episodes[-1])  # episode i of sample_kshot does not depend on n_episodes
+        episodes.append(sampled.episodes[0])  # episode i depends only on (seed, i) and its types
         draws.append({"episode": index, "types": list(subset.names), "type_draws": attempt + 1})
     return episodes, {"sampler": "nway-kshot", "type_rng": "numpy default_rng([seed, 2, episode_index])",
                       "kshot_protocol": sampled.protocol, "types_per_episode": draws}

@@ -368,3 +368,16 @@ def test_sampled_episodes_survive_a_fewnerd_round_trip(tmp_path):
         assert original.label_set == restored.label_set
         assert [(s.words, s.spans) for s in original.support] == [(s.words, s.spans) for s in restored.support]
         assert [(s.words, s.spans) for s in original.query] == [(s.words, s.spans) for s in restored.query]
+
+
+def test_kshot_episode_i_can_be_drawn_alone():
+    """first_episode=i, n_episodes=1 gives exactly episode i of a longer run (the harness relies on it)."""
+    from ner_fewshot.data.types import EntityType, LabelSet, Sentence, Span
+    from ner_fewshot.episodes import sample_kshot
+
+    labels = LabelSet((EntityType("A", ("a",), "a"), EntityType("B", ("b",), "b")))
+    pool = [Sentence((f"w{i}", "x", f"v{i}"), (Span(0, 1, "A"), Span(2, 3, "B"))) for i in range(30)]
+    test = [Sentence(("t", "u"), (Span(0, 1, "A"),))]
+    whole = sample_kshot(pool, test, labels, k_shot=2, n_episodes=4, seed=3)
+    alone = sample_kshot(pool, test, labels, k_shot=2, n_episodes=1, first_episode=3, seed=3)
+    assert alone.episodes[0] == whole.episodes[3]

@@ -234,6 +234,7 @@ def sample_kshot(
     query_size: int | None = None,
     dataset: str = "",
     distinct_texts: bool = True,
+    first_episode: int = 0,
 ) -> EpisodeSet:
     """Low-resource episodes over all types of `label_set`: support drawn from `pool` by the greedy
     K~2K rule (every type K..2K mentions), query = the whole `test` (entity-free sentences kept), or a
@@ -241,8 +242,11 @@ def sample_kshot(
 
     Spans of types outside `label_set` are removed from pool and test first (their counts are
     recorded in the protocol under "removed_spans"), so a subset label set turns other types into O.
+    Episode i depends only on (seed, i): `first_episode=i, n_episodes=1` draws exactly episode i.
     """
     _check_counts(k_shot=k_shot, n_episodes=n_episodes)
+    if first_episode < 0:
+        raise ValueError(f"first_episode must be >= 0, got {first_episode}")
     _check_seed(seed)
     k_shot, n_episodes, seed = int(k_shot), int(n_episodes), int(seed)  # numpy ints are not JSON-able
     names = label_set.names
@@ -262,7 +266,7 @@ def sample_kshot(
         query = tuple(query[i] for i in chosen.tolist())
     episodes = []
     request = _GreedyRequest(names, k_shot, "support", "k_shot")
-    for index in range(n_episodes):
+    for index in range(int(first_episode), int(first_episode) + n_episodes):
         try:
             used = set() if distinct_texts else None
             support = _greedy_fill(restricted_pool, candidates, available, request, _episode_rng(seed, index), used)
@@ -275,6 +279,7 @@ def sample_kshot(
         "dataset": dataset,
         "k_shot": k_shot,
         "n_episodes": n_episodes,
+        **({"first_episode": int(first_episode)} if first_episode else {}),
         "seed": seed,
         "query_size": query_size,
         "query": "whole test set" if query_size is None else "seeded sample shared by all episodes: default_rng([seed, 1])",
