@@ -146,7 +146,8 @@ def run_method(request: MethodRequest, episodes: Sequence, context: EpisodeConte
         progress.log(f"{request.name}: {status} before the first episode: {_error_text(error)}")
         return
 
-    infos.update(request.name, {**_safe_describe(method), "unavailable": None})
+    # Parameter counts come after the episodes (they can cost a model wrap, e.g. CLLMFS's LoRA).
+    infos.update(request.name, {"config": method.config.to_dict(), "unavailable": None})
     failures = 0
     for position, episode in enumerate(todo, start=1):
         progress.status(task, f"episode {episode.id}")

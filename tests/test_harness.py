@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 import types
 from collections import Counter
@@ -14,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from benchmarks import compare
-from ner_fewshot import settings
 from benchmarks.results import ResultStore
 from ner_fewshot.data.types import Dataset, EntityType, LabelSet, Sentence, Span
 from ner_fewshot.episodes import EpisodeSet
@@ -62,15 +60,7 @@ def fake_catalog(monkeypatch):
     return catalog
 
 
-@pytest.fixture(autouse=True)
-def restore_data_env(monkeypatch):
-    """main() exports --data-dir as $NER_FEWSHOT_DATA (for the methods): undo it after each test."""
-    name = settings.DATA_ENV
-    if name in os.environ:
-        monkeypatch.setenv(name, os.environ[name])
-    else:  # setenv first so that monkeypatch records "absent" and removes whatever main() sets
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("restore_data_env")
 
 
 # ---- fake methods ------------------------------------------------------------------------------------

@@ -2,26 +2,16 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from benchmarks import compare
-from ner_fewshot import settings
 from ner_fewshot.data.types import Span
 from ner_fewshot.episodes import EpisodeSet
 from ner_fewshot.evaluation import score_episode, summarize
 
 
-@pytest.fixture(autouse=True)
-def restore_data_env(monkeypatch):
-    """main() exports --data-dir as $NER_FEWSHOT_DATA (for the methods): undo it after each test."""
-    name = settings.DATA_ENV
-    if name in os.environ:
-        monkeypatch.setenv(name, os.environ[name])
-    else:  # setenv first so that monkeypatch records "absent" and removes whatever main() sets
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("restore_data_env")
 
 
 def _recomputed_f1(out) -> dict[str, float]:
