@@ -57,7 +57,8 @@ def test_real_datasets_load_with_readme_counts(loaded, name):
     dataset = loaded(name)
     measured = {split: (len(s), sum(len(x.spans) for x in s)) for split, s in dataset.splits.items()}
     assert measured == REAL_COUNTS[name]
-    assert all(count == 0 for count in dataset.extra["repairs"].values())
+    assert set(dataset.repairs) == set(dataset.extra["files"].values())
+    assert all(count == 0 for count in dataset.repairs.values())
 
 
 @pytest.mark.parametrize("name", list(TYPE_COUNTS))
@@ -147,7 +148,7 @@ def test_bc5cdr_style_folder_loads_and_only_its_files_are_needed(tmp_path):
 
 def test_stray_inside_tag_is_counted_and_strict_mode_fails(tmp_path):
     write_bc5cdr(tmp_path, train_extra="of\tO\nmyocardial\tI-Disease\ninfarction\tI-Disease\n")
-    assert load_dataset("bc5cdr", tmp_path).extra["repairs"] == {"train": 1, "dev": 0, "test": 0}
+    assert list(load_dataset("bc5cdr", tmp_path).repairs.values()) == [1, 0, 0]  # train, devel, test
     with pytest.raises(DataFormatError, match=r"(?s)train\.tsv:8: .*'I-Disease'"):
         load_dataset("bc5cdr", tmp_path, strict=True)
 

@@ -25,6 +25,7 @@ call\tO
 
 Peter\tB-PER
 Blackburn\tI-PER
+
 -DOCSTART-\tO
 BRUSSELS\tB-LOC   
 1996-08-22\tO"""
@@ -43,7 +44,7 @@ def test_crlf_docstart_blank_runs_trailing_space_and_no_final_newline(tmp_path):
         (Span(0, 2, "PER"),),
         (Span(0, 1, "LOC"),),
     ]
-    assert [s.source for s in conll.sentences] == [f"{path}:3", f"{path}:9", f"{path}:12"]
+    assert [s.source for s in conll.sentences] == [f"{path}:3", f"{path}:9", f"{path}:13"]
     assert conll.repairs == 0 and conll.scheme == "iob2"
 
 
@@ -97,7 +98,7 @@ def test_strict_mode_names_file_line_and_fix(tmp_path):
 
 def test_single_column_line_is_an_error_with_line_and_fix(tmp_path):
     path = write_bytes(tmp_path, "train.txt", "EU\tB-ORG\nrejects\n")
-    with pytest.raises(DataFormatError, match=r"(?s)train\.txt:2: expected a token and a tag.*'rejects'.*fix: add the missing tag"):
+    with pytest.raises(DataFormatError, match=r"(?s)train\.txt:2: expected 2 columns.*found 1.*'rejects'.*fix: .*add the missing tag"):
         read_conll(path)
 
 

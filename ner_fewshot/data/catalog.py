@@ -279,9 +279,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, strict
                 continue
             raise _missing(info, path, root, data_dir)
         conll = _read_split(path, info.scheme, strict, label_set, label_set_file)
-        splits[split], repairs[split], files[split] = conll.sentences, conll.repairs, str(path)
+        splits[split], files[split] = conll.sentences, str(path)
+        repairs[str(path)] = conll.repairs
     return Dataset(name, splits, label_set, info.citation, info.notes,
-                   {"files": files, "repairs": repairs, "scheme": info.scheme, "data_dir": str(root)})
+                   {"files": files, "scheme": info.scheme, "data_dir": str(root)}, repairs)
 
 
 def wnut16_path() -> Path | None:
@@ -312,8 +313,9 @@ def _load_wnut16(info: DatasetInfo, label_set: LabelSet, label_set_file: str, st
     test = tuple(s for i, s in enumerate(sentences) if not wnut16_in_pool(i))
     # `train` is the pool, never the whole file: a support or source split must not contain test sentences.
     return Dataset(info.name, {"pool": pool, "train": pool, "test": test, "all": sentences}, label_set, info.citation, info.notes,
-                   {"files": {"all": str(path)}, "repairs": {"all": conll.repairs}, "scheme": info.scheme,
-                    "split_rule": f"pool iff sha256('{WNUT16_SALT}:<index>')[:8] / 2**64 < {WNUT16_POOL_FRACTION}"})
+                   {"files": {"all": str(path)}, "scheme": info.scheme,
+                    "split_rule": f"pool iff sha256('{WNUT16_SALT}:<index>')[:8] / 2**64 < {WNUT16_POOL_FRACTION}"},
+                   {str(path): conll.repairs})
 
 
 def _resolve_label_set(label_set: LabelSet | str | os.PathLike) -> tuple[LabelSet, str]:
@@ -351,7 +353,7 @@ def load_dataset_from_files(
             check_labels(conll.sentences, resolved, origin)
     return Dataset(
         name, {split: conll.sentences for split, conll in read.items()}, resolved,
-        extra={"files": {split: str(conll.path) for split, conll in read.items()},
-               "repairs": {split: conll.repairs for split, conll in read.items()}, "scheme": scheme,
+        extra={"files": {split: str(conll.path) for split, conll in read.items()}, "scheme": scheme,
                "label_set_origin": origin},
+        repairs={str(conll.path): conll.repairs for conll in read.values()},
     )

@@ -1,9 +1,12 @@
 """Column files (CoNLL-2003, WNUT, BC5CDR/NCBI .tsv, LightNER's CRLF files): read and write.
 
-One token per line with its tag in another column; blank lines (any number) end a sentence and
-`-DOCSTART-` lines end a document (and so a sentence). Columns are tab separated, or separated by
-runs of spaces; with `separator=None` the choice is made per file from its first token line. Every
-problem raises `DataFormatError` naming the file, the line, the offending text and the fix.
+One token per line with its tag in another column; blank lines (any number) end a sentence and a
+`-DOCSTART-` line (after a blank line, tagged `O` or untagged) ends a document. Lines end with LF,
+CRLF or a lone CR. Columns are separated by one tab, or by runs of ASCII spaces; with
+`separator=None` the choice is made per file from its first token line. No other character
+separates columns: NBSP, U+2028 or U+0085 stay inside the token. Every token line of a file has
+the column count of the first one. Every problem raises `DataFormatError` naming the file, the
+line, the offending text and the fix.
 
 Also here: JSONL sentence files (one `Sentence.to_json()` per line), the lossless interchange format.
 """
@@ -11,24 +14,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .tagging import TagError, check_scheme, spans_to_tags, tags_to_spans
+from .tagging import OUTSIDE, TagError, check_scheme, spans_to_tags, tags_to_spans
+from .textfile import DataFormatError, file_error as _error, read_text_lines
 from .types import Sentence
 
 DOCSTART = "-DOCSTART-"
-_WHITESPACE = " "  # separator value meaning "runs of spaces/tabs"
+_WHITESPACE = " "  # separator value meaning "runs of ASCII spaces"
+_ASCII_BLANKS = " \t"
+# Columns a -DOCSTART- line may carry besides the marker: CoNLL-2003's "-X-" and the tag O.
+_DOCSTART_FILLERS = frozenset({OUTSIDE, "-X-"})
 
-
-class DataFormatError(ValueError):
-    """A data file that cannot be read as asked; the message names file, line, text and fix."""
-
-    def __init__(self, message: str, *, path: str | os.PathLike | None = None, line_no: int | None = None) -> None:
-        super().__init__(message)
-        self.path = path
-        self.line_no = line_no
+__all__ = ["DOCSTART", "ConllFile", "DataFormatError", "read_conll", "read_jsonl_sentences", "read_text_lines",
+           "write_conll", "write_jsonl_sentences"]
 
 
 @dataclass(frozen=True)
@@ -44,44 +46,31 @@ class ConllFile:
         return len(self.sentences)
 
 
-def _error(path, line_no: int, text: str | None, problem: str, fix: str) -> DataFormatError:
-    shown = f"\n  line {line_no}: {text!r}" if text is not None else ""
-    return DataFormatError(f"{path}:{line_no}: {problem}{shown}\n  fix: {fix}", path=path, line_no=line_no)
+def _marker_columns(body: str) -> list[str]:
+    # A -DOCSTART- line is metadata: LightNER's space-separated MIT files write it with a tab.
+    return re.split(r"[ \t]+", body)
 
 
-def read_text_lines(path: str | os.PathLike) -> list[str]:
-    """The file's lines as text, without line ends (LF or CRLF); a clear error for non-UTF-8 bytes.
-
-    Splits on '\\n' only: str.splitlines would also break inside tokens holding U+2028 or \\x1c.
-    """
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"data file not found: {path}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line_no = raw[: error.start].count(b"\n") + 1
-        line_start = raw.rfind(b"\n", 0, error.start) + 1
-        line_end = raw.find(b"\n", error.start)
-        bad_line = raw[line_start : line_end if line_end >= 0 else len(raw)]
-        raise _error(
-            path, line_no, None,
-            f"byte {raw[error.start]:#04x} is not valid UTF-8 ({error.reason}) in line {bad_line!r}",
-            "re-encode the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`",
-        ) from None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline does not start another line
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+def _is_docstart(body: str) -> bool:
+    return body.startswith(DOCSTART) and _marker_columns(body)[0] == DOCSTART
 
 
 def _detect_separator(lines: Sequence[str]) -> str:
     for line in lines:
-        body = line.strip()
-        if body and not body.startswith(DOCSTART):
+        body = line.strip(_ASCII_BLANKS)
+        if body and not _is_docstart(body):
             return "\t" if "\t" in body else _WHITESPACE
     return "\t"
+
+
+def _split_columns(line: str, separator: str) -> list[str]:
+    if separator == _WHITESPACE:
+        return [column for column in line.strip(" ").split(" ") if column]
+    return [column.strip(" ") for column in line.strip(" ").split(separator)]
+
+
+def _index_needed(column: int) -> int:
+    return column + 1 if column >= 0 else -column
 
 
 def read_conll(
@@ -95,22 +84,23 @@ def read_conll(
 ) -> ConllFile:
     """Read a column file into sentences with gold spans.
 
-    `separator`: "\\t", " " (any run of whitespace) or None to detect per file (tab when the first
+    `separator`: "\\t", " " (runs of ASCII spaces) or None to detect per file (tab when the first
     token line has a tab). `strict`: raise on the first ill-formed tag sequence instead of repairing
     it (repairs are counted in `ConllFile.repairs`).
     """
     check_scheme(scheme)
     lines = read_text_lines(path)
     separator = separator if separator is not None else _detect_separator(lines)
-    split = str.split if separator == _WHITESPACE else (lambda body: body.split(separator))
-    needed = max(token_column if token_column >= 0 else -token_column - 1, tag_column if tag_column >= 0 else -tag_column - 1) + 1
-    shown_separator = "tab" if separator == "\t" else ("whitespace" if separator == _WHITESPACE else repr(separator))
+    needed = max(_index_needed(token_column), _index_needed(tag_column), 2)
+    shown_separator = "tab" if separator == "\t" else ("space" if separator == _WHITESPACE else repr(separator))
+    options = "pass separator=/token_column=/tag_column= to match the file"
 
     sentences: list[Sentence] = []
     repairs = 0
     words: list[str] = []
     tags: list[str] = []
     first_line = 0
+    columns_expected, columns_line = 0, 0  # fixed by the file's first token line
 
     def finish() -> None:
         nonlocal repairs, words, tags
@@ -131,26 +121,42 @@ def read_conll(
         words, tags = [], []
 
     for line_no, line in enumerate(lines, start=1):
-        body = line.strip()
+        body = line.strip(_ASCII_BLANKS)
         if not body:
             finish()
             continue
-        if body.startswith(DOCSTART) and body.split()[0] == DOCSTART:
-            finish()  # a document break is also a sentence break
+        if _is_docstart(body):
+            _check_docstart(path, line_no, line, body, bool(words))
             continue
-        columns = split(body)
-        if len(columns) < max(needed, 2):
+        if separator == _WHITESPACE and "\t" in body:
+            raise _error(path, line_no, line, "a tab in a space-separated file (spaces separate the columns from "
+                         f"line {columns_line or line_no} on)", f"use one separator throughout the file, or {options}")
+        columns = _split_columns(line, separator)
+        if not columns_expected:
+            if len(columns) < needed:
+                raise _error(
+                    path, line_no, line,
+                    f"expected a token and a tag ({shown_separator} separated, tag in column {tag_column}) "
+                    f"but found {len(columns)} column(s)",
+                    f"add the missing tag ('O' for outside), put a blank line between sentences, or {options}",
+                )
+            columns_expected, columns_line = len(columns), line_no
+        elif len(columns) != columns_expected:
             raise _error(
                 path, line_no, line,
-                f"expected a token and a tag ({shown_separator} separated, tag in column {tag_column}) "
-                f"but found {len(columns)} column(s)",
-                "add the missing tag ('O' for outside), put a blank line between sentences, or pass "
-                "separator=/token_column=/tag_column= to match the file",
+                f"expected {columns_expected} columns ({shown_separator} separated, as in line {columns_line}, the "
+                f"first token line) but found {len(columns)}",
+                "give every token line the same columns: add the missing tag ('O' for outside) or column (a "
+                f"missing column shifts the tag column), put a blank line between sentences, or {options}",
             )
+        token, tag = columns[token_column], columns[tag_column]
+        if not token:
+            raise _error(path, line_no, line, f"empty token in column {token_column}",
+                         "write the token, or delete the line")
         if not words:
             first_line = line_no
-        words.append(columns[token_column].strip())
-        tags.append(columns[tag_column].strip())
+        words.append(token)
+        tags.append(tag)
     finish()
     if not sentences:
         raise _error(
@@ -158,6 +164,22 @@ def read_conll(
             "point at the right file; a column file needs 'token<TAB>tag' lines with blank lines between sentences",
         )
     return ConllFile(Path(path), tuple(sentences), repairs, scheme)
+
+
+def _check_docstart(path, line_no: int, line: str, body: str, inside_sentence: bool) -> None:
+    """A -DOCSTART- line must stand between sentences and carry no entity tag."""
+    if inside_sentence:
+        raise _error(
+            path, line_no, line, f"{DOCSTART} in the middle of a sentence (no blank line before it), so the "
+            "sentence around it would be cut in two",
+            f"put a blank line before the {DOCSTART} line (if the sentence ends there), or delete the line",
+        )
+    tagged = [column for column in _marker_columns(body)[1:] if column not in _DOCSTART_FILLERS]
+    if tagged:
+        raise _error(
+            path, line_no, line, f"the {DOCSTART} line carries {tagged[0]!r}; a document break has no tag of its own",
+            f"tag the {DOCSTART} line O (or leave it untagged); if {DOCSTART} is a real token, rename it",
+        )
 
 
 def _check_writable(text: str, what: str, sentence: Sentence, separator: str) -> None:

@@ -53,8 +53,9 @@ def parse_tag(tag: str, scheme: str) -> tuple[str, str]:
     check_scheme(scheme)
     if tag == OUTSIDE:
         return OUTSIDE, ""
-    if not tag or tag != tag.strip():
-        raise TagError(f"tag {tag!r} is empty or has surrounding whitespace", tag=tag)
+    if not tag or any(char.isspace() for char in tag):
+        # "B-ORG X" would otherwise become a type named "ORG X" whenever label sets are inferred
+        raise TagError(f"tag {tag!r} is empty or holds whitespace; a tag is one word such as B-ORG or O", tag=tag)
     if scheme == "io":
         prefix, sep, rest = tag.partition("-")
         if sep and rest and prefix in ("B", "I", "E", "S", "L", "U"):
@@ -86,6 +87,8 @@ def _parse_all(tags: Sequence[str], scheme: str, source: str) -> list[tuple[str,
     parsed = []
     for position, tag in enumerate(tags):
         try:
+            if not isinstance(tag, str):  # checked before the cache, which cannot hash a list or dict
+                raise TagError(f"tag {tag!r} is a {type(tag).__name__}, not a string", tag=repr(tag))
             parsed.append(parse_tag(tag, scheme))
         except TagError as error:
             raise TagError(f"{_where(source, position)}: {error}", position=position, tag=tag) from None

@@ -148,7 +148,11 @@ class LabelSet:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A named dataset: its splits (e.g. train/dev/test, or fixed k-shot support files) and label set."""
+    """A named dataset: its splits (e.g. train/dev/test, or fixed k-shot support files) and label set.
+
+    `repairs`: every file read -> how many ill-formed tag sequences were repaired in it (0 when clean),
+    so that a harness can report them; empty for datasets not read from files.
+    """
 
     name: str
     splits: Mapping[str, tuple[Sentence, ...]]
@@ -156,6 +160,7 @@ class Dataset:
     citation: str = ""
     notes: str = ""
     extra: Mapping[str, object] = field(default_factory=dict)
+    repairs: Mapping[str, int] = field(default_factory=dict)
 
     def split(self, name: str) -> tuple[Sentence, ...]:
         try:
