@@ -178,3 +178,14 @@ def test_registered_dataset_records_repairs_per_file(tmp_path):
     (folder / "test.tsv").write_text("Lidocaine\tB-Chemical\n", encoding="utf-8")
     dataset = load_dataset("bc5cdr", tmp_path)
     assert dataset.repairs == {str(folder / "train.tsv"): 1, str(folder / "devel.tsv"): 0, str(folder / "test.tsv"): 0}
+
+
+def test_bad_label_set_file_names_the_file(tmp_path):
+    data = write(tmp_path, "a.txt", "Paris\tB-LOC\n")
+    types = tmp_path / "types.json"
+    types.write_bytes('[{"name": "LOC", "label_words": ["location"], "definition": "a place"}]'.encode("utf-16"))
+    with pytest.raises(DataFormatError, match=r"(?s)types\.json:1: .*UTF-16.*iconv -f utf-16"):
+        load_dataset_from_files("mine", {"test": data}, label_set=types)
+    types.write_text('[{"name": 5, "label_words": ["location"], "definition": "a place"}]', encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"(?s)types\.json: not a label set file"):
+        load_dataset_from_files("mine", {"test": data}, label_set=types)

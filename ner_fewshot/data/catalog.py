@@ -20,6 +20,7 @@ from typing import Mapping
 
 from .. import settings
 from .conll import ConllFile, DataFormatError, read_conll
+from .textfile import read_text
 from .types import Dataset, EntityType, LabelSet, Sentence
 
 LABELSET_FOLDER = "labelsets"  # inside the ner_fewshot.data package (a plain folder, shipped as package data)
@@ -322,7 +323,14 @@ def _resolve_label_set(label_set: LabelSet | str | os.PathLike) -> tuple[LabelSe
     if isinstance(label_set, LabelSet):
         return label_set, "the label set you passed"
     if Path(label_set).suffix == ".json":
-        return LabelSet.from_json(json.loads(Path(label_set).read_text(encoding="utf-8"))), str(label_set)
+        try:
+            return LabelSet.from_json(json.loads(read_text(label_set))), str(label_set)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            if isinstance(error, DataFormatError):
+                raise
+            raise DataFormatError(
+                f"{label_set}: not a label set file: {error!r}\n  fix: write a JSON list of "
+                '{"name": ..., "label_words": [...], "definition": ...} objects', path=label_set) from None
     return load_label_set(str(label_set)), f"ner_fewshot/data/labelsets/{label_set}.json"
 
 

@@ -88,7 +88,7 @@ def _parse_all(tags: Sequence[str], scheme: str, source: str) -> list[tuple[str,
     for position, tag in enumerate(tags):
         try:
             if not isinstance(tag, str):  # checked before the cache, which cannot hash a list or dict
-                raise TagError(f"tag {tag!r} is a {type(tag).__name__}, not a string", tag=repr(tag))
+                raise TagError(f"tag {tag!r} is of type {type(tag).__name__}, not a string", tag=repr(tag))
             parsed.append(parse_tag(tag, scheme))
         except TagError as error:
             raise TagError(f"{_where(source, position)}: {error}", position=position, tag=tag) from None

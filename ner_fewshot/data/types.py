@@ -22,8 +22,16 @@ class Span:
 
     @classmethod
     def from_json(cls, value: Sequence) -> "Span":
+        """[start, end, label] with integer positions and a string label; nothing is coerced."""
+        if not isinstance(value, (list, tuple)) or len(value) != 3:
+            raise ValueError(f"a span is [start, end, label], got {value!r}")
         start, end, label = value
-        return cls(int(start), int(end), str(label))
+        for name, position in (("start", start), ("end", end)):
+            if not isinstance(position, int) or isinstance(position, bool):
+                raise TypeError(f"span {value!r}: {name} {position!r} is of type {type(position).__name__}, not an integer")
+        if not isinstance(label, str) or not label:
+            raise TypeError(f"span {value!r}: label {label!r} is of type {type(label).__name__}, not a type name string")
+        return cls(start, end, label)
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,11 @@ class Sentence:
         where = f" ({self.source})" if self.source else ""
         if not self.words:
             raise ValueError(f"sentence with no words{where}")
+        for index, word in enumerate(self.words):
+            if not isinstance(word, str) or not word:
+                # caught here, not as a crash inside a tokenizer several layers further on
+                kind = "empty" if word == "" else f"of type {type(word).__name__}, not a string"
+                raise TypeError(f"word {index} ({word!r}) is {kind}{where}")
         for span in self.spans:
             if span.end > len(self.words):
                 raise ValueError(f"span {span} runs past the sentence's {len(self.words)} words{where}")
@@ -70,7 +83,11 @@ class Sentence:
 
     @classmethod
     def from_json(cls, value: Mapping) -> "Sentence":
-        return cls(tuple(value["words"]), tuple(Span.from_json(s) for s in value.get("spans", ())), value.get("source", ""))
+        words, spans, source = value["words"], value.get("spans", []), value.get("source", "")
+        if not isinstance(words, list) or not isinstance(spans, list) or not isinstance(source, str):
+            raise TypeError(f'a sentence is {{"words": [...], "spans": [...], "source": "..."}}, got words {words!r:.80}, '
+                            f"spans {spans!r:.80}, source {source!r:.80}")
+        return cls(tuple(words), tuple(Span.from_json(s) for s in spans), source)
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,10 @@ class EntityType:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label_words", tuple(self.label_words))
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"entity type name {self.name!r} is not a non-empty string")
+        if not all(isinstance(word, str) and word for word in self.label_words) or not isinstance(self.definition, str):
+            raise TypeError(f"entity type {self.name!r}: label words {self.label_words!r} and definition must be strings")
         if not self.label_words:
             raise ValueError(f"entity type {self.name!r} needs at least one label word")
 

@@ -18,7 +18,8 @@ from typing import Mapping, Sequence
 from ..data.catalog import generated_label_words, load_label_set
 from ..data.tagging import TagError, spans_to_tags, tags_to_spans
 from ..data.types import EntityType, LabelSet, Sentence
-from .model import Episode, EpisodeFileError, EpisodeSet
+from ..data.textfile import split_lines
+from .model import Episode, EpisodeFileError, EpisodeSet, check_not_empty, read_episode_text
 
 _PARTS = ("support", "query")
 
@@ -40,17 +41,16 @@ def _types_of(path: Path, number: int, value: Mapping) -> list[str]:
 
 
 def _episode_lines(path: Path):
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue  # blank lines carry no episode
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise EpisodeFileError(path, number, f"invalid JSON ({error.msg} at column {error.colno})", _FIX) from None
-            if not isinstance(value, dict):
-                raise EpisodeFileError(path, number, "an episode line must be a JSON object", _FIX)
-            yield number, value
+    for number, text in enumerate(split_lines(read_episode_text(path)), start=1):
+        if not text.strip():
+            continue  # blank lines carry no episode
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise EpisodeFileError(path, number, f"invalid JSON ({error.msg} at column {error.colno})", _FIX) from None
+        if not isinstance(value, dict):
+            raise EpisodeFileError(path, number, "an episode line must be a JSON object", _FIX)
+        yield number, value
 
 
 def read_fewnerd_episodes(path: str | os.PathLike, *, label_set: LabelSet | None = None) -> EpisodeSet:
@@ -104,7 +104,9 @@ def _read_episode(path: Path, number: int, value: Mapping, label_set: LabelSet, 
     except ValueError as error:
         raise EpisodeFileError(path, number, f"\"types\": {error}", _FIX) from None
     parts = {part: _read_part(path, number, value, part, set(types)) for part in _PARTS}
-    return Episode(f"ep-{index:04d}", episode_types, parts["support"], parts["query"])
+    episode = Episode(f"ep-{index:04d}", episode_types, parts["support"], parts["query"])
+    check_not_empty(path, number, episode, "give the episode support and query sentences, or delete its line")
+    return episode
 
 
 def _read_part(path: Path, number: int, value: Mapping, part: str, types: set[str]) -> tuple[Sentence, ...]:
@@ -121,6 +123,11 @@ def _read_part(path: Path, number: int, value: Mapping, part: str, types: set[st
             raise EpisodeFileError(path, number, f"{part} sentence {position}: words and labels must be lists of equal length", _FIX)
         if not sentence_words:
             raise EpisodeFileError(path, number, f"{part} sentence {position} has no words", _FIX)
+        for word_index, word in enumerate(sentence_words):
+            if not isinstance(word, str) or not word:
+                kind = "empty" if word == "" else f"of type {type(word).__name__}, not a string"
+                raise EpisodeFileError(path, number, f"{part} sentence {position}, word {word_index}: {word!r} is {kind}",
+                                       "every word must be a non-empty string")
         try:
             spans, _ = tags_to_spans(tags, "io", strict=True, source=source)
         except TagError as error:

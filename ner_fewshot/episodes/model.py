@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+from ..data.textfile import DataFormatError, read_text, split_lines
 from ..data.types import LabelSet, Sentence
 
 FILE_FORMAT = "ner-fewshot-episodes"
@@ -92,8 +93,10 @@ class Episode:
 
     @classmethod
     def from_json(cls, value: Mapping) -> "Episode":
+        if not isinstance(value["id"], str) or not all(isinstance(value[p], list) for p in ("support", "query")):
+            raise TypeError('an episode is {"id": "...", "label_set": [...], "support": [...], "query": [...]}')
         return cls(
-            str(value["id"]),
+            value["id"],
             LabelSet.from_json(value["label_set"]),
             tuple(Sentence.from_json(s) for s in value["support"]),
             tuple(Sentence.from_json(s) for s in value["query"]),
@@ -179,11 +182,9 @@ class EpisodeSet:
         path = Path(path)
         if not path.exists():
             raise EpisodeFileError(path, 0, "episode file not found", "check the path or generate the episodes")
-        with open(path, encoding="utf-8", newline="") as handle:
-            lines = handle.read().split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        elif lines:
+        text = read_episode_text(path)
+        lines = split_lines(text)
+        if lines and not text.endswith(("\n", "\r")):
             raise EpisodeFileError(path, len(lines), "the last line has no newline: the file is truncated")
         if not lines:
             raise EpisodeFileError(path, 0, "the file is empty")
@@ -211,9 +212,11 @@ class EpisodeSet:
         for number, text in enumerate(lines[1:], start=2):
             value = _parse_line(path, number, text)
             try:
-                episodes.append(Episode.from_json(value))
+                episode = Episode.from_json(value)
             except (KeyError, TypeError, ValueError) as error:
                 raise EpisodeFileError(path, number, f"malformed episode: {error!r}") from None
+            check_not_empty(path, number, episode)
+            episodes.append(episode)
         try:
             loaded = cls(tuple(episodes), header["protocol"])
         except ValueError as error:
@@ -225,6 +228,21 @@ class EpisodeSet:
                 f"{loaded.short_hash}...: the file was edited or corrupted",
             )
         return loaded
+
+
+def read_episode_text(path: Path) -> str:
+    """The file as text; a wrong encoding is an EpisodeFileError naming file, line and iconv fix."""
+    try:
+        return read_text(path)
+    except DataFormatError as error:
+        raise EpisodeFileError(path, error.line_no or 0, error.problem, error.fix) from None
+
+
+def check_not_empty(path: Path, number: int, episode: Episode, fix: str = REGENERATE) -> None:
+    """An episode needs support to learn from and queries to score; an empty part is a broken file."""
+    for part in ("support", "query"):
+        if not getattr(episode, part):
+            raise EpisodeFileError(path, number, f"episode {episode.id!r} has no {part} sentences", fix)
 
 
 def _parse_line(path: Path, number: int, text: str) -> object:
