@@ -26,7 +26,7 @@ from ner_fewshot.methods import available_methods, get_method_class
 from . import exports
 from .manifest import write_manifest
 from .options import MethodOptionError, flatten, int_list, merge_options, name_list, parse_method_options
-from .plan import PlanError, build_plan, load_plan_episodes
+from .plan import PlanError, build_plan, load_plan_episodes, repair_report, repairs_by_file
 from .profiles import DEFAULT, FEWNERD_DATASETS, PROFILES, profile_for_datasets
 from .progress import RunProgress
 from .references import all_references
@@ -202,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(d in FEWNERD_DATASETS for d in profile.datasets):
             plan.citations["few-nerd"] = _fewnerd_citation(catalog)
         source = catalog.load_dataset(profile.source_dataset, data_dir=data_dir) if profile.source_dataset else None
+        if source is not None:
+            plan.data_repairs.setdefault(source.name, repairs_by_file(source, data_dir))
     except PlanError as error:
         parser.error(str(error))
     except Exception as error:  # the catalog's UnknownDataset / DatasetNotFound carry the fix
@@ -242,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"[bold]ner-fewshot benchmark[/]  profile {profile.name}, {len(plan.settings)} setting(s), "
                   f"{len(episode_set)} episodes, episode set sha256 {episode_set.short_hash}, output {output_dir}",
                   highlight=False)
+    for line in repair_report(plan.data_repairs):
+        console.print(line, highlight=False)
     context = EpisodeContext(plan.setting_of, episode_hash, profile.selection)
     with RunProgress(Console(stderr=True), enabled=not args.no_progress) as progress:
         run_all(requests, episode_set.episodes, context, output_dir, progress, source)
@@ -264,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wall = time.perf_counter() - clock
     write_manifest(output_dir / "manifest.json", argv=argv, profile=dataclasses.asdict(profile), seeds=profile.seeds,
                    episode_hash=episode_hash, method_configs=configs, data_dir=str(data_dir) if data_dir else None,
-                   started=started, wall_seconds=wall)
+                   data_repairs=plan.data_repairs, started=started, wall_seconds=wall)
     console.print(f"Wrote {output_dir}/: results.jsonl, episodes.jsonl, table.md/.csv/.json/.tex, references.bib, "
                   f"manifest.json. Wall time {wall:.1f} s.", highlight=False)
     return 0

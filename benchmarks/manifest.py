@@ -60,7 +60,8 @@ def hardware() -> dict[str, Any]:
 
 def write_manifest(path: Path, *, argv: Sequence[str], profile: Mapping[str, Any], seeds: Sequence[int],
                    episode_hash: str, method_configs: Mapping[str, Any], data_dir: str | None,
-                   started: datetime, wall_seconds: float) -> Path:
+                   started: datetime, wall_seconds: float,
+                   data_repairs: Mapping[str, Mapping[str, int]] | None = None) -> Path:
     manifest = {
         "command": " ".join([Path(sys.executable).name, "-m", "benchmarks.compare", *argv]),
         "argv": list(argv),
@@ -71,6 +72,7 @@ def write_manifest(path: Path, *, argv: Sequence[str], profile: Mapping[str, Any
         "seeds": list(seeds),
         "episode_hash": episode_hash,
         "data_dir": data_dir,
+        "data_repairs": {name: dict(files) for name, files in (data_repairs or {}).items()},  # dataset -> file -> count
         "methods": dict(method_configs),
         "python": sys.version,
         "platform": platform.platform(),

@@ -43,10 +43,35 @@ class Plan:
     settings: list[Setting]
     episode_set: EpisodeSet
     citations: dict[str, str]  # dataset name -> BibTeX
+    data_repairs: dict[str, dict[str, int]] = field(default_factory=dict)  # dataset -> file -> tag repairs
 
     @property
     def setting_of(self) -> dict[str, str]:
         return {eid: s.key for s in self.settings for eid in s.episode_ids}
+
+
+def repairs_by_file(dataset: Dataset, data_dir: Path | None) -> dict[str, int]:
+    """How many ill-formed tag sequences were repaired in each file read (files under the data folder
+    shown relative to it)."""
+    shown = {}
+    for file, count in dataset.repairs.items():
+        try:
+            file = str(Path(file).resolve().relative_to(data_dir.resolve())) if data_dir else file
+        except ValueError:
+            pass  # outside the data folder (a packaged file): keep the full path
+        shown[file] = count
+    return shown
+
+
+def repair_report(data_repairs: dict[str, dict[str, int]]) -> list[str]:
+    """One console line per dataset: its files and their repair counts, flagged when any is above 0."""
+    lines = []
+    for name, files in data_repairs.items():
+        counts = ", ".join(f"{file} {count}" for file, count in files.items())
+        flag = "[yellow]warning:[/] " if any(files.values()) else ""
+        hint = " (ill-formed tag sequences were repaired: check the tag scheme)" if flag else ""
+        lines.append(f"{flag}tag repairs while reading {name}: {counts or 'no files'}{hint}")
+    return lines
 
 
 def _support_split(dataset: Dataset, wanted: str) -> str:
@@ -188,6 +213,7 @@ def build_plan(profile: Profile, load_dataset: Callable[..., Dataset], data_dir:
     """Every setting's episodes, generated once. Raises PlanError with the reason on any bad request."""
     pairs: list[tuple[Setting, list[Episode]]] = []
     citations: dict[str, str] = {}
+    data_repairs: dict[str, dict[str, int]] = {}
     try:
         for name in profile.datasets:
             if name in FEWNERD_DATASETS:
@@ -195,6 +221,7 @@ def build_plan(profile: Profile, load_dataset: Callable[..., Dataset], data_dir:
                 continue
             dataset = load_dataset(name, data_dir=data_dir)
             citations[name] = dataset.citation
+            data_repairs[name] = repairs_by_file(dataset, data_dir)
             if profile.sampler == "fixed":
                 pairs += _fixed_settings(dataset, profile)
             else:
@@ -219,7 +246,7 @@ def build_plan(profile: Profile, load_dataset: Callable[..., Dataset], data_dir:
         setting.episode_ids = [e.id for e in drawn]
         episodes += drawn
     protocol = {"profile": profile.name, "selection": profile.selection, "settings": [s.protocol for s in (p[0] for p in pairs)]}
-    return Plan(profile, [p[0] for p in pairs], EpisodeSet(tuple(episodes), protocol), citations)
+    return Plan(profile, [p[0] for p in pairs], EpisodeSet(tuple(episodes), protocol), citations, data_repairs)
 
 
 def load_plan_episodes(plan: Plan, path: Path) -> EpisodeSet:

@@ -3,6 +3,7 @@ a small fake dataset catalog (real-data runs: tests/test_harness_real.py)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import random
 import types
@@ -395,3 +396,14 @@ def test_a_method_whose_module_cannot_be_imported_is_skipped_not_fatal(tmp_path,
     assert rows["fake-missing-module"]["n_skipped"] == 3
     assert "No module named 'baselines.not_written_yet'" in rows["fake-missing-module"]["status"]
     assert rows["fake-echo"]["n_ok"] == 3
+
+
+def test_tag_repairs_are_reported_per_file_in_console_and_manifest(tmp_path, fake_catalog, monkeypatch, capsys):
+    data_dir = tmp_path / "data"
+    repaired = dataclasses.replace(FAKE, repairs={str(data_dir / "fake" / "pool.txt"): 1959, str(data_dir / "fake" / "test.txt"): 0})
+    monkeypatch.setattr(fake_catalog, "load_dataset", lambda name, data_dir=None: repaired)
+    assert run(tmp_path / "out", "--data-dir", str(data_dir), methods="fake-echo") == 0
+    console = capsys.readouterr().out
+    assert "fake-ds" in console and "fake/pool.txt 1959" in console and "fake/test.txt 0" in console
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["data_repairs"] == {"fake-ds": {"fake/pool.txt": 1959, "fake/test.txt": 0}}
