@@ -189,3 +189,10 @@ def test_bad_label_set_file_names_the_file(tmp_path):
     types.write_text('[{"name": 5, "label_words": ["location"], "definition": "a place"}]', encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"(?s)types\.json: not a label set file"):
         load_dataset_from_files("mine", {"test": data}, label_set=types)
+
+
+def test_trailing_tabs_and_spaces_are_not_columns(tmp_path):
+    path = write(tmp_path, "train.txt", "EU\tB-ORG\t\nrejects\tO \t\n\nplease\tO\n")
+    assert [s.words for s in read_conll(path).sentences] == [("EU", "rejects"), ("please",)]
+    spaced = write(tmp_path, "test.txt", "please O\t\nfind B-X \n")
+    assert read_conll(spaced).sentences[0].spans == (Span(1, 2, "X"),)

@@ -64,9 +64,11 @@ def _detect_separator(lines: Sequence[str]) -> str:
 
 
 def _split_columns(line: str, separator: str) -> list[str]:
+    # Trailing tabs and spaces are not columns; a leading tab is (an empty token, reported).
+    line = line.rstrip(_ASCII_BLANKS).lstrip(" ")
     if separator == _WHITESPACE:
-        return [column for column in line.strip(" ").split(" ") if column]
-    return [column.strip(" ") for column in line.strip(" ").split(separator)]
+        return [column for column in line.split(" ") if column]
+    return [column.strip(" ") for column in line.split(separator)]
 
 
 def _index_needed(column: int) -> int:
@@ -129,8 +131,9 @@ def read_conll(
             _check_docstart(path, line_no, line, body, bool(words))
             continue
         if separator == _WHITESPACE and "\t" in body:
-            raise _error(path, line_no, line, "a tab in a space-separated file (spaces separate the columns from "
-                         f"line {columns_line or line_no} on)", f"use one separator throughout the file, or {options}")
+            first = f" (line {columns_line}, the first token line, has none)" if columns_line else ""
+            raise _error(path, line_no, line, f"a tab on a token line of a space-separated file{first}",
+                         f"use one separator throughout the file, or {options}")
         columns = _split_columns(line, separator)
         if not columns_expected:
             if len(columns) < needed:
