@@ -196,3 +196,14 @@ def test_trailing_tabs_and_spaces_are_not_columns(tmp_path):
     assert [s.words for s in read_conll(path).sentences] == [("EU", "rejects"), ("please",)]
     spaced = write(tmp_path, "test.txt", "please O\t\nfind B-X \n")
     assert read_conll(spaced).sentences[0].spans == (Span(1, 2, "X"),)
+
+
+def test_writer_refuses_what_the_reader_would_refuse_or_drop(tmp_path):
+    from ner_fewshot.data.conll import write_conll
+    from ner_fewshot.data.types import Sentence
+
+    with pytest.raises(ValueError, match="-DOCSTART-"):
+        write_conll(tmp_path / "x.txt", [Sentence(("see", "-DOCSTART-", "here"), ())])
+    with pytest.raises(ValueError, match="cannot be written"):
+        write_conll(tmp_path / "x.txt", [Sentence(("Acme", "Corp"), (Span(0, 2, "ORG X"),))])
+    assert not (tmp_path / "x.txt").exists()

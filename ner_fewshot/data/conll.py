@@ -193,7 +193,7 @@ def _check_writable(text: str, what: str, sentence: Sentence, separator: str) ->
         or "\n" in text
         or "\r" in text
         or (bad_char is not None and bad_char in text)
-        or (bad_char is None and any(c.isspace() for c in text))
+        or ((bad_char is None or what == "tag") and any(c.isspace() for c in text))
     ):
         raise ValueError(
             f"{what} {text!r} of sentence {sentence.source or sentence.words[:8]} cannot be written as one "
@@ -216,8 +216,9 @@ def write_conll(
         for word, tag in zip(sentence.words, tags):
             _check_writable(word, "word", sentence, separator)
             _check_writable(tag, "tag", sentence, separator)
-        if sentence.words[0] == DOCSTART:
-            raise ValueError(f"sentence {sentence.source} starts with {DOCSTART!r}, which readers treat as a document break")
+        if DOCSTART in sentence.words:
+            raise ValueError(f"sentence {sentence.source or sentence.words[:8]} holds the word {DOCSTART!r}, which readers "
+                             f"treat as a document break; use write_jsonl_sentences for such text")
         blocks.append("".join(f"{word}{separator}{tag}\n" for word, tag in zip(sentence.words, tags)))
     Path(path).write_text("\n".join(blocks), encoding="utf-8")
 
