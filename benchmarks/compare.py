@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import sys
 import time
 import warnings
@@ -21,18 +20,19 @@ from typing import Sequence
 from rich.console import Console
 
 from ner_fewshot import settings
-from ner_fewshot.methods import available_methods, get_method_class
+from ner_fewshot.methods import MethodContext, available_methods, get_method_class
 
 from . import exports
 from .manifest import write_manifest
 from .options import MethodOptionError, flatten, int_list, merge_options, name_list, parse_method_options
+from .output_dir import OutputDirError, OutputLock, prepare_output_dir
 from .plan import PlanError, build_plan, load_plan_episodes, repair_report, repairs_by_file
-from .profiles import DEFAULT, FEWNERD_DATASETS, PROFILES, profile_for_datasets
+from .profiles import DEFAULT, FEWNERD_DATASETS, PROFILES, Profile, ordered_methods, profile_for_datasets
 from .progress import RunProgress
 from .references import all_references
 from .results import ResultStore
 from .run_state import ResumeMismatch, check_resume, read_state, write_state
-from .runner import EpisodeContext, MethodInfoStore, MethodRequest, config_dict, run_all
+from .runner import EpisodeContext, MethodInfoStore, MethodRequest, config_dict, run_all, run_key
 from .table import build_tables, render
 
 
@@ -110,7 +110,9 @@ def list_profiles(console: Console) -> None:
         console.print(f"[bold]{profile.name}[/]  {profile.description}", highlight=False)
         console.print(f"    datasets {list(profile.datasets)}, sampler {profile.sampler}, ways {profile.ways}, "
                       f"shots {list(profile.shots)}, episodes {profile.episodes}, seeds {list(profile.seeds)}, "
-                      f"query size {profile.query_size}, methods {list(profile.methods)}", highlight=False)
+                      f"query size {profile.query_size}, methods "
+                      f"{list(profile.methods) if profile.methods is not None else 'every registered method'}",
+                      highlight=False)
 
 
 def _fewnerd_citation(catalog) -> str:
@@ -138,6 +140,96 @@ def _quiet_library_progress_bars() -> None:
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
+def _fail(parser: argparse.ArgumentParser, message: str):
+    parser.error(message)  # usage line + message, exit 2: a user error, found before any work
+
+
+def _validated_request(args, parser: argparse.ArgumentParser) -> tuple[Profile, list[MethodRequest], dict]:
+    """The profile with the flags applied, one request per method and each method's full config.
+    Every user error exits 2 here, before any data is read or any method runs."""
+    if args.profile not in PROFILES:
+        _fail(parser, f"unknown profile {args.profile!r}; valid profiles: {', '.join(sorted(PROFILES))}")
+    profile = PROFILES[args.profile]
+    try:
+        datasets = name_list(args.datasets, "--datasets")
+        methods = name_list(args.methods, "--methods")
+        shots, ways, seeds = (flatten(args.shots, "--shots"), flatten(args.ways, "--ways"),
+                              flatten(args.seeds, "--seeds"))
+    except ValueError as error:
+        _fail(parser, str(error))
+    if datasets:
+        known = sorted(set(_catalog().available_datasets()) | set(FEWNERD_DATASETS))
+        unknown = [d for d in datasets if d not in known]
+        if unknown:
+            _fail(parser, f"unknown dataset(s) {unknown}; valid datasets: {', '.join(known)}")
+        try:
+            profile = profile_for_datasets(datasets, profile)
+        except ValueError as error:
+            _fail(parser, str(error))
+    for flag, values in (("--shots", shots), ("--ways", ways), ("--seeds", seeds)):
+        if values is not None and any(v < (0 if flag == "--seeds" else 1) for v in values):
+            _fail(parser, f"{flag} {list(values)}: impossible value (shots and ways must be >= 1, seeds >= 0)")
+    for flag, value in (("--episodes", args.episodes), ("--query-size", args.query_size)):
+        if value is not None and value < 1:
+            _fail(parser, f"{flag} {value}: must be >= 1")
+    profile = profile.with_overrides(shots=shots, ways=ways, seeds=seeds, episodes=args.episodes,
+                                     query_size=args.query_size, methods=methods, source_dataset=args.source_dataset)
+    known_methods = available_methods()
+    if profile.methods is None:  # the profile does not name its methods: every registered one runs
+        profile = dataclasses.replace(profile, methods=ordered_methods(known_methods))
+    unknown = [m for m in profile.methods if m not in known_methods]
+    if unknown:
+        _fail(parser, f"unknown method(s) {unknown}; valid methods: {', '.join(known_methods)}")
+    if args.device:
+        try:
+            settings.check_device(args.device)
+        except ValueError as error:
+            _fail(parser, f"--device: {error}")
+    try:
+        cli_options = parse_method_options(args.method_option, profile.methods, _config_class_or_none)
+    except MethodOptionError as error:
+        _fail(parser, str(error))
+    device_layer = {m: {"device": args.device} for m in profile.methods} if args.device else {}
+    options = merge_options(profile.method_options, device_layer, cli_options)
+    requests = [MethodRequest(m, options.get(m, {})) for m in profile.methods]
+    try:
+        configs = {r.name: config_dict(r) for r in requests}
+        for name, config in configs.items():
+            if isinstance(config.get("device"), str):
+                settings.check_device(config["device"])
+    except (TypeError, ValueError) as error:
+        _fail(parser, f"bad method option: {error}")
+    return profile, requests, configs
+
+
+def _build_plan(profile: Profile, data_dir: Path | None, parser: argparse.ArgumentParser):
+    """(plan, source dataset or None); a bad dataset, file or protocol request exits 2."""
+    from ner_fewshot.data.catalog import UnknownDataset
+
+    catalog = _catalog()
+    try:
+        plan = build_plan(profile, catalog.load_dataset, data_dir)
+        if any(d in FEWNERD_DATASETS for d in profile.datasets):
+            plan.citations["few-nerd"] = _fewnerd_citation(catalog)
+        source = None
+        if profile.source_dataset:
+            try:
+                source = catalog.load_dataset(profile.source_dataset, data_dir=data_dir)
+            except ValueError as error:  # the data layer's bad-input errors
+                raise PlanError(f"--source-dataset {profile.source_dataset}: {error}") from error
+            plan.data_repairs.setdefault(source.name, repairs_by_file(source, data_dir))
+    except PlanError as error:
+        _fail(parser, str(error))
+    except (UnknownDataset, OSError) as error:  # names the dataset or file and the fix
+        _fail(parser, f"{type(error).__name__}: {error}")
+    return plan, source
+
+
+def _error_line(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -146,8 +238,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=200)
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     _quiet_library_progress_bars()
-    if args.data_dir:
-        os.environ[settings.DATA_ENV] = str(Path(args.data_dir).expanduser().resolve())  # methods and loaders see it too
     data_dir = settings.data_dir(args.data_dir)
     if args.list_methods or args.list_datasets or args.list_profiles:
         if args.list_profiles:
@@ -158,75 +248,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             list_datasets(console, data_dir)
         return 0
 
-    # ---- validate everything before any work ------------------------------------------------------
-    if args.profile not in PROFILES:
-        parser.error(f"unknown profile {args.profile!r}; valid profiles: {', '.join(sorted(PROFILES))}")
-    profile = PROFILES[args.profile]
-    datasets = name_list(args.datasets)
-    if datasets:
-        known = sorted(set(_catalog().available_datasets()) | set(FEWNERD_DATASETS))
-        unknown = [d for d in datasets if d not in known]
-        if unknown:
-            parser.error(f"unknown dataset(s) {unknown}; valid datasets: {', '.join(known)}")
-        try:
-            profile = profile_for_datasets(datasets, profile)
-        except ValueError as error:
-            parser.error(str(error))
-    for flag, values in (("--shots", flatten(args.shots)), ("--ways", flatten(args.ways)), ("--seeds", flatten(args.seeds))):
-        if values is not None and any(v < (0 if flag == "--seeds" else 1) for v in values):
-            parser.error(f"{flag} {list(values)}: impossible value (shots and ways must be >= 1, seeds >= 0)")
-    for flag, value in (("--episodes", args.episodes), ("--query-size", args.query_size)):
-        if value is not None and value < 1:
-            parser.error(f"{flag} {value}: must be >= 1")
-    profile = profile.with_overrides(shots=flatten(args.shots), ways=flatten(args.ways), seeds=flatten(args.seeds),
-                                     episodes=args.episodes, query_size=args.query_size,
-                                     methods=name_list(args.methods), source_dataset=args.source_dataset)
-    known_methods = available_methods()
-    unknown = [m for m in profile.methods if m not in known_methods]
-    if unknown:
-        parser.error(f"unknown method(s) {unknown}; valid methods: {', '.join(known_methods)}")
-    try:
-        cli_options = parse_method_options(args.method_option, profile.methods, _config_class_or_none)
-    except MethodOptionError as error:
-        parser.error(str(error))
-    device_layer = {m: {"device": args.device} for m in profile.methods} if args.device else {}
-    options = merge_options(profile.method_options, device_layer, cli_options)
-    requests = [MethodRequest(m, options.get(m, {})) for m in profile.methods]
-    try:
-        configs = {r.name: config_dict(r) for r in requests}
-    except (TypeError, ValueError) as error:
-        parser.error(f"bad method option: {error}")
-    try:
-        catalog = _catalog()
-        plan = build_plan(profile, catalog.load_dataset, data_dir)
-        if any(d in FEWNERD_DATASETS for d in profile.datasets):
-            plan.citations["few-nerd"] = _fewnerd_citation(catalog)
-        source = catalog.load_dataset(profile.source_dataset, data_dir=data_dir) if profile.source_dataset else None
-        if source is not None:
-            plan.data_repairs.setdefault(source.name, repairs_by_file(source, data_dir))
-    except PlanError as error:
-        parser.error(str(error))
-    except Exception as error:  # the catalog's UnknownDataset / DatasetNotFound carry the fix
-        parser.error(f"{type(error).__name__}: {error}")
-
-    # ---- output folder, resume checks, the one episode file ----------------------------------------
+    profile, requests, configs = _validated_request(args, parser)
+    plan, source = _build_plan(profile, data_dir, parser)
     episode_hash = plan.episode_set.content_hash
     output_dir = args.output_dir or Path("runs") / f"{profile.name}-{_run_hash(episode_hash + str(profile.source_dataset), configs)}"
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        prepare_output_dir(output_dir)
+        lock = OutputLock(output_dir).acquire()  # held until this process ends, crash or not
+    except OutputDirError as error:
+        return _error_line(str(error))
+    try:
+        return _run(args, argv, console, profile, requests, configs, plan, source, output_dir, data_dir,
+                    started, clock)
+    finally:
+        lock.release()
+
+
+def _run(args, argv, console: Console, profile: Profile, requests: list[MethodRequest], configs: dict, plan,
+         source, output_dir: Path, data_dir: Path | None, started: datetime, clock: float) -> int:
+    # ---- resume checks, the one episode file ------------------------------------------------------
+    episode_hash = plan.episode_set.content_hash
     store = ResultStore(output_dir / "results.jsonl")
-    state = read_state(output_dir) if args.resume else None
-    if args.resume and state is not None:
+    state = None
+    if args.resume:
         try:
-            check_resume(state, episode_hash, configs, output_dir, profile.source_dataset)
+            state = read_state(output_dir)
+            if state is not None:
+                check_resume(state, episode_hash, configs, output_dir, profile.source_dataset)
         except ResumeMismatch as error:
-            console.print(f"[red]error:[/] {error}", highlight=False)
-            return 2
-    elif args.resume and store.load().records:
-        console.print(f"[red]error:[/] cannot resume {output_dir}: it has results but no {output_dir / 'run.json'}, "
-                      "so nothing says which episodes and configs they belong to. Drop --resume to start afresh.",
-                      highlight=False)
-        return 2
-    elif not args.resume:
+            return _error_line(str(error))
+        if state is None and store.load().records:
+            return _error_line(f"cannot resume {output_dir}: it has results but no {output_dir / 'run.json'}, so "
+                               "nothing says which episodes and configs they belong to. Drop --resume to start afresh.")
+    else:
         previous = store.reset()
         (output_dir / "methods.json").unlink(missing_ok=True)
         if previous is not None:
@@ -235,23 +289,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     episodes_path = output_dir / "episodes.jsonl"
     episode_set = load_plan_episodes(plan, episodes_path)  # every method gets exactly what is on disk
     write_state(output_dir, episode_hash, configs, dataclasses.asdict(profile), state)
+    key = run_key(requests, episode_hash)
     if args.resume:
-        damaged = store.load().damaged
-        for line in damaged:
+        loaded = store.load(key)
+        for line in loaded.damaged:
             console.print(f"results.jsonl line {line.line_number} is damaged ({line.reason}): its work will be redone",
                           highlight=False)
+        if loaded.foreign:
+            console.print(f"results.jsonl holds {loaded.foreign} record(s) of other episodes or method configs: "
+                          "kept in the file, not used", highlight=False)
 
     console.print(f"[bold]ner-fewshot benchmark[/]  profile {profile.name}, {len(plan.settings)} setting(s), "
                   f"{len(episode_set)} episodes, episode set sha256 {episode_set.short_hash}, output {output_dir}",
                   highlight=False)
     for line in repair_report(plan.data_repairs):
         console.print(line, highlight=False)
-    context = EpisodeContext(plan.setting_of, episode_hash, profile.selection)
+    context = EpisodeContext(plan.setting_of, episode_hash, profile.selection, MethodContext(data_dir=data_dir))
     with RunProgress(Console(stderr=True), enabled=not args.no_progress) as progress:
         run_all(requests, episode_set.episodes, context, output_dir, progress, source)
 
-    # ---- table and exports -------------------------------------------------------------------------
-    loaded = store.load()
+    # ---- table and exports: this run's records only -------------------------------------------------
+    loaded = store.load(key)
     infos = MethodInfoStore(output_dir / "methods.json").load()
     tables = build_tables(plan.settings, profile.methods, loaded, infos, episode_hash)
     for table in tables:

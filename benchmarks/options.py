@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 from typing import Any, Iterable, Mapping, Sequence
+
+from ner_fewshot.methods.option_types import field_types, parse_text
 
 
 def int_list(text: str) -> list[int]:
@@ -18,39 +18,35 @@ def int_list(text: str) -> list[int]:
     return values
 
 
-def flatten(groups: Sequence[Sequence[int]] | None) -> tuple[int, ...] | None:
-    return None if groups is None else tuple(v for group in groups for v in group)
+def flatten(groups: Sequence[Sequence[int]] | None, flag: str = "values") -> tuple[int, ...] | None:
+    """[[1, 5], [10]] -> (1, 5, 10); a value given twice is an error (it would repeat identical work)."""
+    return None if groups is None else _unique(tuple(v for group in groups for v in group), flag)
 
 
-def name_list(groups: Sequence[str] | None) -> tuple[str, ...] | None:
-    """['a,b', 'c'] -> ('a', 'b', 'c')."""
+def name_list(groups: Sequence[str] | None, flag: str = "names") -> tuple[str, ...] | None:
+    """['a,b', 'c'] -> ('a', 'b', 'c'); no name at all, or a name given twice, is an error."""
     if groups is None:
         return None
-    return tuple(part.strip() for group in groups for part in group.split(",") if part.strip())
+    names = tuple(part.strip() for group in groups for part in group.split(",") if part.strip())
+    if not names:
+        raise ValueError(f"{flag} {' '.join(groups)!r} names nothing; give at least one name, e.g. {flag} a,b")
+    return _unique(names, flag)
 
 
-def _field_types(config_class) -> dict[str, str]:
-    return {f.name: str(f.type) for f in dataclasses.fields(config_class)}
+def _unique(values: tuple, flag: str) -> tuple:
+    repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if repeated:
+        raise ValueError(f"{flag} lists {', '.join(map(str, repeated))} more than once; give each value once")
+    return values
 
 
-_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-
-
-def parse_value(text: str, field_type: str | None) -> Any:
-    """JSON when it parses (numbers, true/false, null, lists), else the raw string; a field declared
-    `str` always keeps the raw text (so a backbone named '123' stays a string)."""
-    if field_type is not None and field_type.replace(" ", "") in ("str", "'str'"):
-        return text
-    if field_type is not None and field_type.replace(" ", "").strip("'") == "bool":
-        # 'False' must never reach a bool option as a (truthy) string.
-        lowered = text.strip().lower()
-        if lowered in _BOOLEANS:
-            return _BOOLEANS[lowered]
-        raise MethodOptionError(f"{text!r} is not a boolean: use true or false")
+def parse_value(text: str, annotation: Any, where: str = "option") -> Any:
+    """Command-line text as the option's type (see ner_fewshot.methods.option_types); a value that is
+    not of that type is a MethodOptionError before any work."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+        return parse_text(text, annotation, where)
+    except ValueError as error:
+        raise MethodOptionError(str(error)) from None
 
 
 class MethodOptionError(ValueError):
@@ -73,11 +69,11 @@ def parse_method_options(items: Iterable[str], methods: Sequence[str],
         if method not in methods:
             raise MethodOptionError(f"--method-option {item!r}: method {method!r} is not in this run; methods: {list(methods)}")
         config_class = config_class_of(method)
-        field_types = _field_types(config_class) if config_class is not None else {}
-        if config_class is not None and key not in field_types:
+        types = field_types(config_class) if config_class is not None else {}
+        if config_class is not None and key not in types:
             raise MethodOptionError(f"--method-option {item!r}: {method} has no option {key!r}; valid options: "
-                                    f"{sorted(field_types)} (see --list-methods)")
-        options.setdefault(method, {})[key] = parse_value(value, field_types.get(key))
+                                    f"{sorted(types)} (see --list-methods)")
+        options.setdefault(method, {})[key] = parse_value(value, types.get(key, Any), f"--method-option {item!r}")
     return options
 
 

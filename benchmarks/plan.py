@@ -133,6 +133,9 @@ def _sampled_setting(dataset: Dataset, profile: Profile, ways: int | None, shots
                                      k_shot=shots, q_shot=profile.query_size or shots, n_episodes=profile.episodes or 1,
                                      seed=seed, dataset=dataset.name)
             drawn, protocol = list(sampled.episodes), sampled.protocol
+        elif profile.sampler != "kshot":
+            raise PlanError(f"profile {profile.name!r}: the {profile.sampler!r} sampler cannot draw episodes from "
+                            f"dataset {dataset.name!r}")
         elif ways:
             drawn, protocol = _nway_kshot(dataset, support, query, ways, shots, profile, seed)
         else:
@@ -228,11 +231,9 @@ def build_plan(profile: Profile, load_dataset: Callable[..., Dataset], data_dir:
                 for ways in profile.ways or (None,):
                     for shots in profile.shots:
                         pairs.append(_sampled_setting(dataset, profile, ways, shots))
-    except (ImpossibleEpisode, KeyError) as error:
-        raise PlanError(f"cannot build the episodes of profile {profile.name!r}: {error}") from error
-    except ValueError as error:
-        if isinstance(error, PlanError):
-            raise
+    except PlanError:
+        raise
+    except ValueError as error:  # ImpossibleEpisode, the data layer's format errors, sampler argument checks
         raise PlanError(f"cannot build the episodes of profile {profile.name!r}: {error}") from error
     if profile.drop_entity_free:
         pairs = [(_label_entity_free_dropped(setting), [_without_entity_free(e) for e in drawn]) for setting, drawn in pairs]

@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-ALL_METHODS = ("string-match", "protobert", "nnshot", "structshot", "lightner", "cllmfs")
+# Table order of the built-in methods; installed plugins follow, by name.
+BUILT_IN_ORDER = ("string-match", "protobert", "nnshot", "structshot", "lightner", "cllmfs")
 SAMPLERS = ("kshot", "fewnerd", "fixed", "fewnerd-files")
 SELECTIONS = ("none", "query")
 AUTHORS_PROTOCOL = ("authors' protocol: entity-free sentences dropped, best epoch chosen on the test queries "
@@ -38,7 +39,7 @@ class Profile:
     query_size: int | None = None  # "kshot"/"fixed": query sentences per episode; "fewnerd": Q per type
     support_split: str = "train"  # "fixed": a template such as "{shots}-shot"
     query_split: str = "test"
-    methods: tuple[str, ...] = ALL_METHODS
+    methods: tuple[str, ...] | None = None  # None: every registered method, installed plugins included
     method_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     reference_version: str = "v6"  # which published Few-NERD numbers apply (fewnerd-files only)
     source_dataset: str | None = None  # given to every method's train_source() once (None: no source training)
@@ -172,14 +173,32 @@ def get_profile(name: str) -> Profile:
 FEWNERD_DATASETS = ("few-nerd-inter", "few-nerd-intra")  # released episode files, not catalog datasets
 
 
+def ordered_methods(names) -> tuple[str, ...]:
+    """Built-ins in their table order, then every other (plugin) method by name."""
+    rank = {name: i for i, name in enumerate(BUILT_IN_ORDER)}
+    return tuple(sorted(set(names), key=lambda n: (rank.get(n, len(rank)), n)))
+
+
 def profile_for_datasets(datasets: tuple[str, ...], base: Profile) -> Profile:
     """`--datasets`: the base profile's protocol on other datasets (support split resolved per
-    dataset in plan.py). Few-NERD episode files always use their own protocol."""
+    dataset in plan.py). Few-NERD episode files always use their own mode's protocol, and a Few-NERD
+    file profile cannot sample episodes from other datasets. Raises ValueError with the fix."""
     if datasets == base.datasets:
         return base
-    if all(d in FEWNERD_DATASETS for d in datasets):
-        return replace(PROFILES["fewnerd-inter"], name="few-nerd", datasets=datasets)
-    if any(d in FEWNERD_DATASETS for d in datasets):
+    fewnerd = [d for d in datasets if d in FEWNERD_DATASETS]
+    if fewnerd and len(fewnerd) < len(datasets):
         raise ValueError(f"Few-NERD episode files ({list(FEWNERD_DATASETS)}) cannot be mixed with sampled "
                          "datasets in one run; run them separately")
+    if fewnerd:
+        if len(set(fewnerd)) > 1:
+            raise ValueError(f"{fewnerd}: each Few-NERD mode has its own protocol (StructShot's transitions come "
+                             "from that mode's train episodes); run them separately")
+        mode = fewnerd[0].rsplit("-", 1)[1]
+        version = base.reference_version if base.sampler == "fewnerd-files" else "v6"
+        own = PROFILES[f"fewnerd-{mode}" + ("" if version == "v6" else f"-{version}")]
+        return replace(own, name=own.name if base.sampler == "fewnerd-files" else "few-nerd", datasets=datasets)
+    if base.sampler == "fewnerd-files":
+        raise ValueError(f"profile {base.name!r} reads Few-NERD's released episode files and cannot sample episodes "
+                         f"from {list(datasets)}; choose a sampling profile instead, e.g. --profile default or "
+                         "--profile wnut17-kshot")
     return replace(base, name=f"{base.name}-custom", datasets=datasets)

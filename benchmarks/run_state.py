@@ -20,17 +20,34 @@ def read_state(output_dir: Path) -> dict[str, Any] | None:
     path = output_dir / RUN_FILE
     if not path.exists():
         return None
+    fix = "Start a fresh run (drop --resume or choose another --output-dir)."
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ResumeMismatch(f"{path} is not valid JSON ({error}); cannot tell what its results mean. "
-                             "Start a fresh run (drop --resume or choose another --output-dir).") from None
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResumeMismatch(f"{path} is not valid JSON ({error}); cannot tell what its results mean. {fix}") from None
+    problem = _state_problem(state)
+    if problem:
+        raise ResumeMismatch(f"{path} is damaged ({problem}); cannot tell what its results mean. {fix}")
+    return state
+
+
+def _state_problem(state: Any) -> str | None:
+    if not isinstance(state, dict):
+        return f"expected a JSON object, got {type(state).__name__}"
+    if not isinstance(state.get("episode_hash"), str):
+        return "no episode_hash string"
+    methods = state.get("methods")
+    if not isinstance(methods, dict) or not all(isinstance(c, dict) for c in methods.values()):
+        return "'methods' is not an object of method configs"
+    if not isinstance(state.get("source_dataset"), (str, type(None))):
+        return "'source_dataset' is neither a name nor null"
+    return None
 
 
 def check_resume(state: Mapping[str, Any], episode_hash: str, method_configs: Mapping[str, Mapping[str, Any]],
                  output_dir: Path, source_dataset: str | None = None) -> None:
     fix = ("Resume with the original options, or drop --resume to start afresh "
-           "(the old results are kept as results.previous.jsonl), or choose another --output-dir.")
+           "(the old results are kept as results.previous-<n>.jsonl), or choose another --output-dir.")
     if state.get("episode_hash") != episode_hash:
         raise ResumeMismatch(
             f"cannot resume {output_dir}: its results were computed on episode set {str(state.get('episode_hash'))[:12]}, "

@@ -16,13 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ner_fewshot.data.types import Span
+from ner_fewshot.data.types import Sentence, Span
 from ner_fewshot.evaluation import score_episode
-from ner_fewshot.methods import MethodUnavailable, create_method, get_method_class
+from ner_fewshot.methods import MethodContext, MethodUnavailable, create_method, get_method_class
 
 from .measure import PeakMemory
 from .progress import RunProgress
-from .results import FAILED, OK, SKIPPED, LoadedResults, ResultStore
+from .results import FAILED, OK, SKIPPED, LoadedResults, ResultStore, RunKey
 
 
 @dataclass
@@ -44,6 +44,11 @@ def config_dict(request: MethodRequest) -> dict[str, Any]:
 
 def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_key(requests: Sequence[MethodRequest], episode_hash: str) -> RunKey:
+    """Which records belong to this run: its episode set, each method at its config."""
+    return RunKey(episode_hash, {r.name: config_hash(config_dict(r)) for r in requests})
 
 
 def _now() -> str:
@@ -107,6 +112,7 @@ class EpisodeContext:
     setting_of: Mapping[str, str]  # episode id -> setting key
     episode_hash: str
     selection: str = "none"  # "query": fit_selecting() on the episode's query (authors' protocol)
+    method_context: MethodContext = field(default_factory=MethodContext)  # data and cache folders for methods
 
 
 def run_method(request: MethodRequest, episodes: Sequence, context: EpisodeContext, store: ResultStore,
@@ -127,7 +133,7 @@ def run_method(request: MethodRequest, episodes: Sequence, context: EpisodeConte
 
     progress.status(task, "preparing")
     try:
-        method = create_method(request.name, request.options)
+        method = create_method(request.name, request.options, context.method_context)
         method.prepare()
         if source is not None:
             progress.status(task, f"train_source({source.name})")
@@ -176,21 +182,36 @@ def _safe_describe(method) -> dict[str, Any]:
         return {"config": method.config.to_dict(), "describe_error": _error_text(error)}
 
 
-def _f1_of(sentences, predictions) -> float:
-    return score_episode([list(s.spans) for s in sentences], predictions).f1
+def without_gold(sentences: Sequence[Sentence]) -> list[Sentence]:
+    """The query as a method may see it: words and source, no gold spans."""
+    return [Sentence(s.words, (), s.source) for s in sentences]
+
+
+def _scorer(shown: Sequence[Sentence], gold: Sequence[Sequence[Span]]):
+    """fit_selecting's score(sentences, predictions): F1 against the gold the harness kept back."""
+    gold_of = {id(sentence): spans for sentence, spans in zip(shown, gold)}
+
+    def score(sentences: Sequence[Sentence], predictions: list[list[Span]]) -> float:
+        missing = [i for i, s in enumerate(sentences) if id(s) not in gold_of]
+        if missing:
+            raise ValueError(f"score() got {len(missing)} sentence(s) that are not the selection sentences it was given")
+        return score_episode([gold_of[id(s)] for s in sentences], predictions).f1
+
+    return score
 
 
 def _run_episode(method, episode, selection: str = "none") -> dict[str, Any]:
+    gold = [list(sentence.spans) for sentence in episode.query]
+    query = without_gold(episode.query)  # no method, built-in or plugin, ever sees the query's labels
     with PeakMemory() as memory:
         start = time.perf_counter()
         if selection == "query":
-            method.fit_selecting(episode.support, episode.label_set, episode.query, _f1_of)
+            method.fit_selecting(episode.support, episode.label_set, query, _scorer(query, gold))
         else:
             method.fit(episode.support, episode.label_set)
         fitted = time.perf_counter()
-        predictions = check_predictions(method.predict(episode.query), episode.query)
+        predictions = check_predictions(method.predict(query), query)
         predicted = time.perf_counter()
-    gold = [list(sentence.spans) for sentence in episode.query]
     score = score_episode(gold, predictions)
     predict_seconds = predicted - fitted
     return {
@@ -198,7 +219,7 @@ def _run_episode(method, episode, selection: str = "none") -> dict[str, Any]:
         "score": score.to_dict(),
         "fit_seconds": round(fitted - start, 6),
         "predict_seconds": round(predict_seconds, 6),
-        "sentences_per_second": round(len(episode.query) / predict_seconds, 3) if predict_seconds > 0 else None,
+        "sentences_per_second": round(len(query) / predict_seconds, 3) if predict_seconds > 0 else None,
         **memory.as_dict(),
         "error": None,
         "traceback": None,
@@ -207,9 +228,10 @@ def _run_episode(method, episode, selection: str = "none") -> dict[str, Any]:
 
 def run_all(requests: Sequence[MethodRequest], episodes: Sequence, context: EpisodeContext,
             output_dir: Path, progress: RunProgress, source=None) -> None:
-    """`source`: a Dataset for every method's train_source(), or None."""
+    """`source`: a Dataset for every method's train_source(), or None. Only results of this run's
+    episode set and configs count as done."""
     store = ResultStore(output_dir / "results.jsonl")
-    previous = store.load()
+    previous = store.load(run_key(requests, context.episode_hash))
     infos = MethodInfoStore(output_dir / "methods.json")
     for request in requests:
         run_method(request, episodes, context, store, previous, infos, progress, source)

@@ -38,3 +38,27 @@ def preferred_dtype(device) -> "object":
     if getattr(device, "type", str(device)) == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float32
+
+
+def check_device(device: str) -> None:
+    """Raise ValueError, with the fix, unless `device` is 'auto' or a device this machine has."""
+    import torch
+
+    if device == "auto":
+        return
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {device!r} is not a device name; use auto, cpu, cuda or cuda:N") from None
+    if parsed.type == "cpu":
+        return
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {device!r}: this machine has no usable CUDA device; use cpu or auto")
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"device {device!r}: this machine has {count} CUDA device(s) (cuda:0 to cuda:{count - 1})")
+        return
+    if parsed.type == "mps" and torch.backends.mps.is_available():
+        return
+    raise ValueError(f"device {device!r} is not available here; use auto, cpu or cuda")

@@ -63,7 +63,7 @@ def smollm2_path() -> Path:
 
 @pytest.fixture
 def restore_data_env(monkeypatch):
-    """benchmarks.compare.main() exports --data-dir as $NER_FEWSHOT_DATA (for the methods): undo it."""
+    """Whatever a test does to $NER_FEWSHOT_DATA is undone (compare.main() itself never writes it)."""
     name = settings.DATA_ENV
     if name in os.environ:
         monkeypatch.setenv(name, os.environ[name])

@@ -9,9 +9,10 @@ import pytest
 from benchmarks.exports import latex_escape
 from benchmarks.measure import PeakMemory
 from benchmarks.options import MethodOptionError, int_list, parse_method_options
-from benchmarks.profiles import DEFAULT, PROFILES
+from benchmarks.profiles import DEFAULT, PROFILES, ordered_methods
 from benchmarks.references import all_references, references_for
 from benchmarks.results import ResultStore, validate_record
+from ner_fewshot.evaluation import score_episode
 from ner_fewshot.methods import MethodConfig, option
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 def _record(eid: str, status: str = "ok") -> dict:
     base = {"method": "m", "episode_id": eid, "setting": "s", "status": status, "config_hash": "c", "episode_hash": "e"}
     if status == "ok":
-        base.update(predictions=[[]], score={}, fit_seconds=0.1, predict_seconds=0.1)
+        base.update(predictions=[[]], score=score_episode([[]], [[]]).to_dict(), fit_seconds=0.1, predict_seconds=0.1)
     return base
 
 
@@ -56,12 +57,16 @@ def test_incomplete_records_are_refused_on_write(tmp_path):
     assert "status" in validate_record({**_record("a"), "status": "weird"})
 
 
-def test_reset_keeps_the_previous_file(tmp_path):
+def test_reset_keeps_every_previous_file(tmp_path):
+    """Three fresh starts keep all three earlier files (the third once overwrote the first's)."""
     store = ResultStore(tmp_path / "results.jsonl")
-    store.append(_record("a"))
-    previous = store.reset()
-    assert previous.name == "results.previous.jsonl" and previous.exists()
-    assert not store.load().records
+    kept = []
+    for episode in ("a", "b", "c"):
+        store.append(_record(episode))
+        kept.append(store.reset())
+        assert not store.load().records
+    assert [p.name for p in kept] == [f"results.previous-{n}.jsonl" for n in (1, 2, 3)]
+    assert [list(ResultStore(p).load().records) for p in kept] == [[("m", e)] for e in "abc"]
 
 
 @dataclass
@@ -119,7 +124,9 @@ def test_reference_files_parse_and_match_only_their_protocol():
 
 def test_default_profile_is_offline_and_runs_every_method():
     assert DEFAULT.datasets == ("wnut16",) and PROFILES["default"] is DEFAULT
-    assert set(DEFAULT.methods) == {"string-match", "protobert", "nnshot", "structshot", "lightner", "cllmfs"}
+    assert DEFAULT.methods is None  # every registered method, plugins included (see test_harness.py)
+    assert ordered_methods(["zz-plugin", "cllmfs", "string-match", "a-plugin"]) == (
+        "string-match", "cllmfs", "a-plugin", "zz-plugin")
 
 
 def test_authors_protocol_profiles_select_on_the_query_and_drop_entity_free_sentences():
@@ -167,7 +174,7 @@ def test_authors_protocol_profiles_select_on_the_query_and_drop_entity_free_sent
 def test_boolean_method_options_parse_any_spelling_and_reject_others():
     from benchmarks.options import MethodOptionError, parse_value
 
-    assert parse_value("False", "bool") is False and parse_value("true", "bool") is True
-    assert parse_value("0", "bool") is False
+    assert parse_value("False", bool) is False and parse_value("true", bool) is True
+    assert parse_value("0", bool) is False
     with pytest.raises(MethodOptionError):
-        parse_value("maybe", "bool")
+        parse_value("maybe", bool)

@@ -15,7 +15,7 @@ from baselines.prototype.config import PrototypeConfig, StructShotConfig
 from baselines.prototype.methods import NNShot, ProtoBERT, StructShot, word_labels
 from ner_fewshot.data.types import Dataset, EntityType, LabelSet, Sentence, Span
 from ner_fewshot.evaluation import score_episode, summarize
-from ner_fewshot.methods import create_method
+from ner_fewshot.methods import MethodContext, create_method
 
 LABELS = LabelSet((EntityType("person", ("person",), "people"), EntityType("location", ("location",), "places")))
 PEOPLE = ["alice", "bob", "carol", "dave", "erin", "frank"]
@@ -125,7 +125,7 @@ def test_configs_are_registered_with_help():
         method = create_method(name, {"metric": "dot"})
         assert type(method) is cls and method.config.metric == "dot"
     rows = {row[0]: row for row in StructShotConfig.describe()}
-    assert rows["tau"][2] == "auto" and rows["tau"][1] == "str" and all(row[3] for row in rows.values())
+    assert rows["tau"][2] == "auto" and rows["tau"][1] == "str | float" and all(row[3] for row in rows.values())
     with pytest.raises(ValueError, match="subword_pooling"):
         PrototypeConfig(subword_pooling="last")
 
@@ -184,9 +184,10 @@ def test_structshot_transitions_from_a_fewnerd_episode_file(tmp_path, monkeypatc
     path = tmp_path / relative
     path.parent.mkdir(parents=True)
     path.write_text("".join(json.dumps(line) + "\n" for line in EPISODE_LINES))
-    monkeypatch.setenv("NER_FEWSHOT_DATA", str(tmp_path))
+    monkeypatch.delenv("NER_FEWSHOT_DATA", raising=False)  # the data dir comes from the method's context alone
     for value in (relative, str(path)):  # relative to the data dir, or absolute
         method = StructShot(StructShotConfig(transition_source=value))
+        method.context = MethodContext(data_dir=tmp_path)
         method.encoder = SeparableEncoder()
         method.prepare()
         t = method._source_transitions
@@ -199,13 +200,13 @@ def test_structshot_transitions_from_a_fewnerd_episode_file(tmp_path, monkeypatc
     method.fit(_corpus(6, seed=1), LABELS)
     assert method._transitions == t and method.row_tags()["transitions"] == str(path)
     missing = StructShot(StructShotConfig(transition_source="few-nerd/episode-data/inter/train_10_5.jsonl"))
+    missing.context = MethodContext(data_dir=tmp_path)
     missing.encoder = SeparableEncoder()
     with pytest.raises(MethodUnavailable, match=r"train_10_5\.jsonl.*not found.*data dir"):
         missing.prepare()
-    monkeypatch.delenv("NER_FEWSHOT_DATA")
     unset = StructShot(StructShotConfig(transition_source=relative))
     unset.encoder = SeparableEncoder()
-    with pytest.raises(MethodUnavailable, match="NER_FEWSHOT_DATA"):
+    with pytest.raises(MethodUnavailable, match="--data-dir"):
         unset.prepare()
 
 

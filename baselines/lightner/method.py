@@ -12,6 +12,7 @@ import torch
 from ner_fewshot import backbones, settings
 from ner_fewshot.data.types import Dataset, LabelSet, Sentence, Span
 from ner_fewshot.methods.base import FewShotMethod, MethodConfig, ParameterCounts, option
+from ner_fewshot.methods.seeding import isolated_rng
 
 from .answer_space import ANSWER_SPACES, AnswerSpace, label_sub_words
 from .backbone import load_bart, parameter_counts_for
@@ -80,8 +81,7 @@ class LightNER(FewShotMethod):
         bart, tokenizer = load_bart(self.config.backbone, device=device, dtype=settings.preferred_dtype(device),
                                     hub_timeout=self.config.hub_timeout)
         shape = PromptShape.from_bart_config(bart.config)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.config.seed)
+        with isolated_rng(self.config.seed):
             prompts = LightNERPrompts(shape, self.config.prompt_len, self.config.prompt_mid_dim, self.config.prompt_dropout)
         self.encoder = SourceEncoder(tokenizer, max_positions=bart.config.max_position_embeddings)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else bart.config.pad_token_id
@@ -132,9 +132,7 @@ class LightNER(FewShotMethod):
         model = self._require_model()
         generator = self._reset_episode(label_set, inherited)
         examples = self._examples(sentences, label_set)
-        devices = [model.embedding_matrix.device] if model.embedding_matrix.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.config.seed)  # dropout masks: same episode, same result
+        with isolated_rng(self.config.seed):  # dropout masks: same episode, same result
             epochs = self.config.epochs if epochs is None else epochs
             return train_epochs(model, examples, epochs=epochs, batch_size=self.config.batch_size,
                                 learning_rate=learning_rate, weight_decay=self.config.weight_decay, pad_id=self.pad_id,

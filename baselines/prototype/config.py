@@ -51,7 +51,7 @@ class PrototypeConfig(MethodConfig):
 
 @dataclass
 class StructShotConfig(PrototypeConfig):
-    tau: str = option(AUTO_TAU, help="Transition temperature: 'auto' (per episode from N and K, the Few-NERD README table: 1~2 shot 0.32; 5~10 shot 0.318 for N < 10, 0.434 for N >= 10) or a number > 0 (e.g. '0.32').")
+    tau: str | float = option(AUTO_TAU, help="Transition temperature: 'auto' (per episode from N and K, the Few-NERD README table: 1~2 shot 0.32; 5~10 shot 0.318 for N < 10, 0.434 for N >= 10) or a number > 0 (e.g. 0.32); stored as text.")
     emission_temperature: float = option(1.0, help="NNShot logits are divided by this before the log-softmax (reference: 1). Train-free encoders give distance gaps of 100s, which leave the transitions no say; a larger value lets them matter.")
     transition_source: str = option("auto", help="Where transitions come from: 'auto' (train_source() dataset's train split, else each episode's support set), 'support', a catalog dataset name (its train split), or a Few-NERD episode file '*.jsonl' (absolute, or relative to the data dir, e.g. few-nerd/episode-data/inter/train_5_1.jsonl: all support + query sentences of all its episodes, as the Few-NERD reference).")
 

@@ -22,6 +22,7 @@ from ner_fewshot import backbones, settings
 from ner_fewshot.data.tagging import tags_to_spans
 from ner_fewshot.data.types import Dataset, LabelSet, Sentence, Span
 from ner_fewshot.methods.base import FewShotMethod, MethodUnavailable, ParameterCounts
+from ner_fewshot.methods.seeding import isolated_rng
 
 from . import distance
 from .config import PrototypeConfig, StructShotConfig
@@ -171,14 +172,14 @@ class PrototypeMethod(FewShotMethod):
                 return summarize(scores).micro.f1
 
         folder = Path(c.checkpoint_dir) if c.checkpoint_dir else (
-            settings.cache_dir() / "prototype" / f"{self.name}-{source.name}-{c.meta_train_iterations}it-seed{c.seed}")
+            self.context.cache_folder() / "prototype" / f"{self.name}-{source.name}-{c.meta_train_iterations}it-seed{c.seed}")
         self._meta_source = f"{source.name} ({n_way}-way {c.meta_k_shot}~{2 * c.meta_k_shot}-shot episodes)"
-        torch.manual_seed(c.seed)
         run = MetaTrainSettings(c.meta_train_iterations, c.meta_lr, c.meta_weight_decay, c.meta_warmup_fraction,
                                 linear_decay=c.meta_linear_decay, episodes_per_step=c.meta_episodes_per_step,
                                 dev_every=c.meta_dev_every)
-        self._meta = meta_train(self.encoder, self.episode_loss, stream, run, dev_score=dev_score,
-                                save_checkpoint=self.save, checkpoint_dir=folder, show_progress=show_progress)
+        with isolated_rng(c.seed):  # dropout masks
+            self._meta = meta_train(self.encoder, self.episode_loss, stream, run, dev_score=dev_score,
+                                    save_checkpoint=self.save, checkpoint_dir=folder, show_progress=show_progress)
 
     # ---- reporting ----------------------------------------------------------------------------
 
@@ -293,7 +294,7 @@ class StructShot(NNShot):
         try:
             from ner_fewshot.data.catalog import load_dataset
 
-            dataset = load_dataset(source)
+            dataset = load_dataset(source, data_dir=self.context.data_dir)
         except (ImportError, KeyError, FileNotFoundError) as error:
             raise MethodUnavailable(f"structshot: transition_source={source!r} cannot be loaded ({error}); "
                                     "set transition_source to 'auto' or 'support', or point the data dir at it") from error
@@ -306,11 +307,11 @@ class StructShot(NNShot):
 
         path = Path(value).expanduser()
         if not path.is_absolute():
-            base = settings.data_dir()
+            base = self.context.data_dir
             if base is None:
                 raise MethodUnavailable(
                     f"structshot: transition_source={value!r} is relative to the data dir, but no data dir is set; "
-                    f"set {settings.DATA_ENV} (or --data-dir) to the folder holding it, or give an absolute path")
+                    f"pass --data-dir (or set {settings.DATA_ENV}) to the folder holding it, or give an absolute path")
             path = base / path
         if not path.is_file():
             raise MethodUnavailable(

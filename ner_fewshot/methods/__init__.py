@@ -1,7 +1,8 @@
 """The method plugin interface and the registry."""
-from .base import FewShotMethod, MethodConfig, MethodUnavailable, ParameterCounts, option
+from .base import FewShotMethod, MethodConfig, MethodContext, MethodUnavailable, ParameterCounts, option
 from .registry import (
     ENTRY_POINT_GROUP,
+    DuplicateMethod,
     UnknownMethod,
     available_methods,
     create_method,
@@ -11,7 +12,7 @@ from .registry import (
 )
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "FewShotMethod", "MethodConfig", "MethodUnavailable", "ParameterCounts",
+    "DuplicateMethod", "ENTRY_POINT_GROUP", "FewShotMethod", "MethodConfig", "MethodContext", "MethodUnavailable", "ParameterCounts",
     "UnknownMethod", "available_methods", "create_method", "get_method_class", "option",
     "register_method", "unregister_method",
 ]

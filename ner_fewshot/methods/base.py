@@ -1,12 +1,19 @@
 """The interface every few-shot NER method implements, and the base of their configs.
 
 Life cycle, driven by the harness for each method:
-    method = MethodClass(config)
+    method = create_method(name, options, context)   # MethodClass(config); method.context = context
     method.prepare()                      # once: load backbones; raise MethodUnavailable if it cannot run
     method.train_source(dataset)          # optional, once: meta-training / source-domain transfer
     for episode in episodes:
         method.fit(episode.support, episode.label_set)   # must start from the same state every time
-        predictions = method.predict(episode.query)      # list of spans per sentence
+        predictions = method.predict(episode.query)      # list of spans per sentence (no gold spans given)
+
+A new method overrides `fit`, `predict` and `parameter_counts`, and may override `prepare`,
+`train_source`, `fit_selecting`, `save` / `load`, `describe_backbone` and `row_tags`. It sets the class
+attributes `name`, `config_class`, `citation` and `summary`. What it needs from outside comes only
+from `self.config` (its options, including `seed` and `device`) and `self.context` (a MethodContext:
+the data and cache folders); it reads no environment variable and leaves global state (e.g. torch's
+global RNG: use `ner_fewshot.methods.seeding`) as it found it.
 """
 from __future__ import annotations
 
@@ -16,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
+from .. import settings
 from ..data.types import Dataset, LabelSet, Sentence, Span
+from .option_types import check_value, field_types, type_name
 
 
 class MethodUnavailable(RuntimeError):
@@ -37,6 +46,22 @@ def option(default: Any = dataclasses.MISSING, *, help: str, choices: Sequence[A
     return field(default=default, metadata=metadata, **kwargs)
 
 
+@dataclass(frozen=True)
+class MethodContext:
+    """Where a method runs, given to it explicitly (by the harness, a test or a notebook)."""
+
+    data_dir: Path | None = None  # relative data paths in options (e.g. a transitions file) resolve here
+    cache_dir: Path | None = None  # derived artefacts (checkpoints, converted weights); None: settings.cache_dir()
+
+    @classmethod
+    def from_environment(cls) -> "MethodContext":
+        """For code outside the harness: $NER_FEWSHOT_DATA and $NER_FEWSHOT_CACHE, read (never written)."""
+        return cls(data_dir=settings.data_dir())
+
+    def cache_folder(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else settings.cache_dir()
+
+
 @dataclass
 class MethodConfig:
     """Base config. Subclasses add fields made with `option(...)`, each with help text."""
@@ -45,11 +70,11 @@ class MethodConfig:
     device: str = option("auto", help="'auto' (CUDA if available, else CPU), 'cpu', 'cuda', 'cuda:1', ...")
 
     def __post_init__(self) -> None:
+        types = field_types(type(self))
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
-            value = getattr(self, f.name)
-            if str(f.type) == "bool" and not isinstance(value, bool):
-                raise ValueError(f"{type(self).__name__}.{f.name} must be true or false, got {value!r}")
+            value = check_value(getattr(self, f.name), types[f.name], f"{type(self).__name__}.{f.name}")
+            object.__setattr__(self, f.name, value)
             if choices is not None and value not in choices:
                 raise ValueError(f"{type(self).__name__}.{f.name}={value!r} is not one of {list(choices)}")
 
@@ -70,6 +95,7 @@ class MethodConfig:
     def describe(cls) -> list[tuple[str, str, Any, str]]:
         """(name, type, default, help) for every option: used by `--list-methods` and the docs."""
         rows = []
+        types = field_types(cls)
         for f in dataclasses.fields(cls):
             if f.default is not dataclasses.MISSING:
                 default = f.default
@@ -77,7 +103,7 @@ class MethodConfig:
                 default = f.default_factory()  # type: ignore[misc]
             else:
                 default = None
-            rows.append((f.name, str(f.type), default, f.metadata.get("help", "")))
+            rows.append((f.name, type_name(types[f.name]), default, f.metadata.get("help", "")))
         return rows
 
 
@@ -98,11 +124,13 @@ class FewShotMethod(ABC):
 
     def __init__(self, config: MethodConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()
+        self.context = MethodContext.from_environment()  # create_method replaces it with the caller's
         if not isinstance(self.config, self.config_class):
             raise TypeError(f"{type(self).__name__} takes a {self.config_class.__name__}, got {type(self.config).__name__}")
 
     def prepare(self) -> None:
-        """Load heavy resources once (backbones). Raise MethodUnavailable with a fix if impossible."""
+        """Load heavy resources once (backbones); `self.context` is set by then. Raise MethodUnavailable
+        with a fix if impossible."""
 
     def train_source(self, source: Dataset, *, progress=None) -> None:
         """Optional source-domain training (meta-training, transfer). Default: nothing to do."""
