@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlparse
 
 from .methods.base import MethodUnavailable
 from .settings import cache_dir
@@ -20,6 +24,7 @@ from .settings import cache_dir
 MINILM = "packaged:all-MiniLM-L6-v2"
 SMOLLM2 = "packaged:SmolLM2-135M-Instruct"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+HUB_TIMEOUT = 3.0  # seconds to wait for the model hub before using the local cache only
 
 
 def _package_folder(package: str) -> Path | None:
@@ -65,9 +70,41 @@ def describe(name_or_path: str) -> str:
     return name_or_path.rstrip("/").split("/")[-1] if Path(name_or_path).exists() else name_or_path
 
 
-def load_pretrained(loader: Callable[..., Any], name_or_path: str, *, option_name: str = "backbone", **kwargs) -> Any:
-    """`loader(resolved, **kwargs)`, turning 'not found / no network' into MethodUnavailable with a fix."""
+def hub_reachable(timeout: float) -> bool:
+    """True when the model hub answers a TCP connection within `timeout` seconds (and is not disabled)."""
+    if any(os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    result = {"ok": False}
+
+    def probe() -> None:  # in a thread: name resolution ignores socket timeouts
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            result["ok"] = True
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return result["ok"]
+
+
+def is_hub_id(name_or_path: str) -> bool:
+    """Neither a packaged alias nor an existing local path: loading it may need the hub."""
+    return not name_or_path.startswith("packaged:") and not Path(name_or_path).expanduser().exists()
+
+
+def load_pretrained(loader: Callable[..., Any], name_or_path: str, *, option_name: str = "backbone",
+                    hub_timeout: float = HUB_TIMEOUT, **kwargs) -> Any:
+    """`loader(resolved, **kwargs)`, turning 'not found / no network' into MethodUnavailable with a fix.
+
+    A hub id is looked up in the local cache only (`local_files_only=True`) when the hub does not
+    answer within `hub_timeout` seconds, so that an offline run fails in seconds, not after minutes
+    of retries."""
     resolved = resolve(name_or_path)
+    if is_hub_id(name_or_path) and "local_files_only" not in kwargs and not hub_reachable(hub_timeout):
+        kwargs["local_files_only"] = True
     try:
         return loader(resolved, **kwargs)
     except (OSError, ValueError) as error:

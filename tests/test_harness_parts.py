@@ -178,3 +178,22 @@ def test_boolean_method_options_parse_any_spelling_and_reject_others():
     assert parse_value("0", bool) is False
     with pytest.raises(MethodOptionError):
         parse_value("maybe", bool)
+
+
+def test_each_cited_work_has_one_bibtex_key():
+    """Methods, datasets and published-number sources cite a paper under one key (references.bib once
+    listed Few-NERD twice, under two keys)."""
+    import re
+
+    from ner_fewshot.data import catalog
+    from ner_fewshot.methods import available_methods, get_method_class
+
+    citations = [get_method_class(name).citation for name in available_methods()]
+    citations += [catalog.dataset_info(name).citation for name in catalog.available_datasets()]
+    citations += [ref.citation for ref in all_references()]
+    key_of: dict[str, set[str]] = {}
+    for text in filter(None, citations):
+        key = re.match(r"\s*@\w+\s*\{\s*([^,\s]+)", text).group(1)
+        title = re.search(r"title\s*=\s*[{\"](.+?)[}\"]\s*,?\s*\n", text).group(1)
+        key_of.setdefault(re.sub(r"\W", "", title.lower()), set()).add(key)
+    assert {title: keys for title, keys in key_of.items() if len(keys) > 1} == {}

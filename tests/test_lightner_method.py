@@ -212,20 +212,13 @@ def test_offline_prepare_fails_fast_naming_the_option(monkeypatch):
 
 
 def test_unreachable_hub_falls_back_to_the_local_cache_quickly(monkeypatch):
-    """Without HF_HUB_OFFLINE: a short TCP probe decides; no network means cache-only loading."""
-    from baselines.lightner import backbone
+    """Without HF_HUB_OFFLINE: the core loader's short probe decides (tests/test_method_mechanics.py)."""
+    from ner_fewshot import backbones
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setattr(backbone, "hub_reachable", lambda timeout: False)
-    seen = {}
-    original = backbone.backbones.load_pretrained
-
-    def spy(loader, name, **kwargs):
-        seen.update(kwargs)
-        return original(loader, name, **kwargs)
-
-    monkeypatch.setattr(backbone.backbones, "load_pretrained", spy)
+    probes = []
+    monkeypatch.setattr(backbones, "hub_reachable", lambda timeout: probes.append(timeout) or False)
     with pytest.raises(MethodUnavailable, match="backbone"):
-        LightNER(LightNERConfig(backbone="facebook/bart-base-not-cached", device="cpu")).prepare()
-    assert seen.get("local_files_only") is True
+        LightNER(LightNERConfig(backbone="facebook/bart-base-not-cached", device="cpu", hub_timeout=1.5)).prepare()
+    assert probes and set(probes) == {1.5}

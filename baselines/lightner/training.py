@@ -6,26 +6,19 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from ner_fewshot.methods.batching import pad_batch
+from ner_fewshot.methods.optim import bias_or_norm, parameter_groups
+
 from .model import LightNERModel
 from .targets import EncodedSource
 
 
 def pad_sources(sources: Sequence[EncodedSource], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s.token_ids) for s in sources)
-    ids = torch.full((len(sources), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sources), width), dtype=torch.long)
-    for row, source in enumerate(sources):
-        ids[row, : len(source.token_ids)] = torch.tensor(source.token_ids)
-        mask[row, : len(source.token_ids)] = 1
-    return ids.to(device), mask.to(device)
+    return pad_batch([s.token_ids for s in sources], pad_id, device=device)
 
 
 def pad_targets(targets: Sequence[Sequence[int]], device) -> torch.Tensor:
-    width = max(len(t) for t in targets)
-    padded = torch.full((len(targets), width), -100, dtype=torch.long)
-    for row, target in enumerate(targets):
-        padded[row, : len(target)] = torch.tensor(target)
-    return padded.to(device)
+    return pad_batch(targets, -100, device=device)[0]
 
 
 def trainable_parameters(model: LightNERModel) -> list[tuple[str, nn.Parameter]]:
@@ -33,12 +26,9 @@ def trainable_parameters(model: LightNERModel) -> list[tuple[str, nn.Parameter]]
 
 
 def make_optimizer(model: LightNERModel, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW; no weight decay on biases and LayerNorm weights (as the reference)."""
-    decay, no_decay = [], []
-    for name, parameter in trainable_parameters(model):
-        (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(parameter)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=learning_rate)
+    """AdamW; no weight decay on biases and LayerNorm weights."""
+    groups = parameter_groups(trainable_parameters(model), weight_decay, no_decay=bias_or_norm)
+    return torch.optim.AdamW(groups, lr=learning_rate)
 
 
 def train_epochs(model: LightNERModel, examples: Sequence[tuple[EncodedSource, list[int]]], *, epochs: int,

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ner_fewshot import backbones, settings
+from ner_fewshot.methods.batching import pad_batch
 
 POOLINGS = ("first", "mean")
 
@@ -220,16 +221,11 @@ class TokenEncoder(nn.Module):
         return WordVectors(self.dropout(vectors), lengths)
 
     def _forward(self, id_lists: list[list[int]]) -> torch.Tensor:
-        width = max(len(ids) for ids in id_lists)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        input_ids = torch.full((len(id_lists), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(id_lists), width), dtype=torch.long)
-        for i, ids in enumerate(id_lists):
-            input_ids[i, : len(ids)] = torch.tensor(ids)
-            mask[i, : len(ids)] = 1
+        input_ids, mask = pad_batch(id_lists, pad, device=self.device)
         use_autocast = self._autocast != torch.float32
         with torch.autocast(self.device.type, dtype=self._autocast, enabled=use_autocast):
-            output = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device), output_hidden_states=True)
+            output = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
         layers = output.hidden_states[-self.n_last_layers :]
         return torch.stack(layers).sum(0).float()
 

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ner_fewshot.episodes import Episode
+from ner_fewshot.methods.optim import bias_or_norm, parameter_groups
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,9 @@ def meta_train(
     if settings.iterations < 1:
         raise ValueError(f"meta-training needs iterations >= 1, got {settings.iterations}")
     parameters = [p for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(_parameter_groups(module, settings.weight_decay), lr=settings.lr)
+    # No decay on biases and LayerNorm weights: the Few-NERD / BERT convention.
+    groups = parameter_groups(module.named_parameters(), settings.weight_decay, no_decay=bias_or_norm)
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr)
     scheduler = learning_rate_schedule(optimizer, settings)
     result = MetaTrainResult(settings.iterations, settings.iterations, None,
                              checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else "")
@@ -110,16 +113,6 @@ def learning_rate_schedule(optimizer: torch.optim.Optimizer, settings: MetaTrain
     if settings.linear_decay:
         return get_linear_schedule_with_warmup(optimizer, warmup_steps(settings), settings.iterations)
     return get_constant_schedule_with_warmup(optimizer, warmup_steps(settings))
-
-
-def _parameter_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on biases and LayerNorm weights (the Few-NERD / BERT convention)."""
-    decay, no_decay = [], []
-    for name, parameter in module.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def episode_stream(sample: Callable[[int, int], Sequence[Episode]], block: int = 500, seed: int = 0) -> Iterator[Episode]:
