@@ -286,6 +286,10 @@ def _run(args, argv, console: Console, profile: Profile, requests: list[MethodRe
         if previous is not None:
             console.print(f"Starting afresh in {output_dir}; earlier results moved to {previous.name} "
                           "(use --resume to continue a run).", highlight=False)
+    damage = MethodInfoStore(output_dir / "methods.json").set_aside_if_damaged()
+    if damage:
+        console.print(f"{damage}: set aside as methods.damaged.json; backbone and parameter counts are rebuilt for "
+                      "the methods this run prepares (rows of methods already done show none)", highlight=False)
     episodes_path = output_dir / "episodes.jsonl"
     episode_set = load_plan_episodes(plan, episodes_path)  # every method gets exactly what is on disk
     write_state(output_dir, episode_hash, configs, dataclasses.asdict(profile), state)

@@ -74,6 +74,10 @@ def check_predictions(predictions: Any, query: Sequence) -> list[list[Span]]:
     return checked
 
 
+class DamagedInfo(ValueError):
+    """methods.json cannot be read."""
+
+
 class MethodInfoStore:
     """methods.json: what the table shows about each method (backbone, tags, params, citation, config)."""
 
@@ -83,7 +87,23 @@ class MethodInfoStore:
     def load(self) -> dict[str, dict[str, Any]]:
         if not self.path.exists():
             return {}
-        return json.loads(self.path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise DamagedInfo(f"{self.path} is not valid JSON ({error})") from None
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            raise DamagedInfo(f"{self.path} is not an object of per-method objects")
+        return data
+
+    def set_aside_if_damaged(self) -> str | None:
+        """A damaged file is renamed methods.damaged.json (kept for inspection) and rebuilt by the run;
+        returns what was wrong, or None."""
+        try:
+            self.load()
+        except DamagedInfo as error:
+            self.path.replace(self.path.with_name(self.path.stem + ".damaged" + self.path.suffix))
+            return str(error)
+        return None
 
     def update(self, name: str, info: dict[str, Any]) -> None:
         data = self.load()

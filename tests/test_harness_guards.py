@@ -65,37 +65,40 @@ def test_table_and_resume_use_only_this_runs_records(tmp_path, fake_catalog, cap
     assert len(records(tmp_path)) == 6  # the other run's lines are kept, not deleted
 
 
-def test_fresh_runs_keep_every_earlier_results_file(tmp_path, fake_catalog):
-    for _ in range(3):
-        assert run(tmp_path, methods="fake-echo") == 0
-    kept = sorted(p.name for p in tmp_path.glob("results.previous*.jsonl"))
-    assert kept == ["results.previous-1.jsonl", "results.previous-2.jsonl"]
-    assert all(len((tmp_path / name).read_text().splitlines()) == 3 for name in kept)
-
-
 # ---- damaged folders: a clear line, never a traceback ------------------------------------------------
 
-@pytest.mark.parametrize("content", ["{not json", "[]", '{"episode_hash": 3}', '{"episode_hash": "x", "methods": []}'])
-def test_a_damaged_run_json_refuses_resume_in_one_line(content, tmp_path, fake_catalog, capsys):
+def test_a_damaged_run_json_refuses_resume_in_one_line(tmp_path, fake_catalog, capsys):
     assert run(tmp_path, methods="fake-echo") == 0
-    (tmp_path / "run.json").write_text(content)
-    capsys.readouterr()
-    assert run(tmp_path, "--resume", methods="fake-echo") == 2
-    err = capsys.readouterr().err
-    assert "run.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    for content in ("{not json", "[]", '{"episode_hash": 3}', '{"episode_hash": "x", "methods": []}'):
+        (tmp_path / "run.json").write_text(content)
+        capsys.readouterr()
+        assert run(tmp_path, "--resume", methods="fake-echo") == 2
+        err = capsys.readouterr().err
+        assert "run.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, content
 
 
-@pytest.mark.parametrize("score", [{}, {"counts": {}}, {"counts": {"predicted": "x", "gold": 1, "correct": 0},
-                                                          "per_type": {}, "errors": {}}, None])
-def test_a_result_line_with_a_broken_score_is_redone(score, tmp_path, fake_catalog, capsys):
+def test_result_lines_with_a_broken_score_are_redone(tmp_path, fake_catalog, capsys):
+    """Well-formed lines whose score is not an episode score once crashed the table (KeyError: 'counts')."""
     assert run(tmp_path, methods="fake-echo") == 0
     good = records(tmp_path)
-    broken = {**good[0], "score": score}
-    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [broken, *good[1:]]))
+    broken_scores = [{}, {"counts": {}}, {"counts": {"predicted": "x", "gold": 1, "correct": 0}, "per_type": {},
+                                          "errors": {}}, None]
+    broken = [{**good[0], "score": score} for score in broken_scores]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [*broken, *good[1:]]))
     SEEN.clear()
     assert run(tmp_path, "--resume", methods="fake-echo") == 0
-    assert fits("fake-echo") == 1 and "line 1 is damaged (score" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert fits("fake-echo") == 1 and all(f"line {n} is damaged (score" in out for n in range(1, 5))
     assert json.loads((tmp_path / "table.json").read_text())["tables"][0]["rows"][0]["n_ok"] == 3
+
+
+def test_a_damaged_methods_json_is_set_aside_not_a_crash(tmp_path, fake_catalog, capsys):
+    assert run(tmp_path, methods="fake-echo") == 0
+    (tmp_path / "methods.json").write_text("{truncated")
+    assert run(tmp_path, "--resume", "--method-option", "fake-crash.lowercase=true", methods="fake-echo,fake-crash") == 0
+    assert "set aside as methods.damaged.json" in " ".join(capsys.readouterr().out.split())
+    assert (tmp_path / "methods.damaged.json").read_text() == "{truncated"
+    assert set(json.loads((tmp_path / "methods.json").read_text())) == {"fake-crash"}
 
 
 def _unwritable(tmp_path: Path) -> Path:
