@@ -20,7 +20,7 @@ from typing import Sequence
 from rich.console import Console
 
 from ner_fewshot import settings
-from ner_fewshot.methods import MethodContext, available_methods, get_method_class
+from ner_fewshot.methods import DuplicateMethod, MethodContext, available_methods, get_method_class
 
 from . import exports
 from .manifest import write_manifest
@@ -174,7 +174,10 @@ def _validated_request(args, parser: argparse.ArgumentParser) -> tuple[Profile, 
             _fail(parser, f"{flag} {value}: must be >= 1")
     profile = profile.with_overrides(shots=shots, ways=ways, seeds=seeds, episodes=args.episodes,
                                      query_size=args.query_size, methods=methods, source_dataset=args.source_dataset)
-    known_methods = available_methods()
+    try:
+        known_methods = available_methods()
+    except DuplicateMethod as error:  # two installed packages claim one name: the user's environment to fix
+        _fail(parser, str(error))
     if profile.methods is None:  # the profile does not name its methods: every registered one runs
         profile = dataclasses.replace(profile, methods=ordered_methods(known_methods))
     unknown = [m for m in profile.methods if m not in known_methods]
@@ -243,7 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.list_profiles:
             list_profiles(console)
         if args.list_methods:
-            list_methods(console)
+            try:
+                list_methods(console)
+            except DuplicateMethod as error:
+                _fail(parser, str(error))
         if args.list_datasets:
             list_datasets(console, data_dir)
         return 0

@@ -42,10 +42,10 @@ def preferred_dtype(device) -> "object":
 
 def check_device(device: str) -> None:
     """Raise ValueError, with the fix, unless `device` is 'auto' or a device this machine has."""
-    import torch
-
     if device == "auto":
         return
+    import torch
+
     try:
         parsed = torch.device(device)
     except (RuntimeError, TypeError):

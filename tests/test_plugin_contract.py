@@ -146,3 +146,6 @@ def test_two_installed_packages_offering_one_name_are_an_error(tmp_path, monkeyp
                        monkeypatch)
     with pytest.raises(DuplicateMethod, match="offered by two installed packages"):
         available_methods()
+    with pytest.raises(SystemExit) as exit_info:  # the harness: a clear exit 2, not a traceback
+        compare.main(["--methods", "string-match", "--output-dir", str(tmp_path / "out")])
+    assert exit_info.value.code == 2 and not (tmp_path / "out").exists()

@@ -16,9 +16,16 @@ BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "on": True, "false": Fals
 _NONE_WORDS = ("none", "null")
 
 
+_BUILTIN_NAMES = {"bool": bool, "int": int, "float": float, "str": str, "tuple": tuple, "list": list}
+
+
 def field_types(config_class: type) -> dict[str, Any]:
     """Option name -> resolved annotation (a type object, never a string)."""
-    hints = typing.get_type_hints(config_class)
+    try:
+        hints = typing.get_type_hints(config_class)
+    except NameError:  # an annotation naming something imported only for type checkers: resolve what we can
+        hints = {f.name: _BUILTIN_NAMES.get(f.type, Any) if isinstance(f.type, str) else f.type
+                 for f in dataclasses.fields(config_class)}
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(config_class)}
 
 
