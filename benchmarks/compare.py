@@ -20,18 +20,20 @@ from typing import Sequence
 from rich.console import Console
 
 from ner_fewshot import settings
+from ner_fewshot.episodes import EpisodeSet
 from ner_fewshot.methods import DuplicateMethod, MethodContext, available_methods, get_method_class
 
-from . import exports
+from . import distributed, exports, shards
 from .manifest import write_manifest
 from .options import MethodOptionError, flatten, int_list, merge_options, name_list, parse_method_options
 from .output_dir import OutputDirError, OutputLock, prepare_output_dir
-from .plan import PlanError, build_plan, load_plan_episodes, repair_report, repairs_by_file
+from .plan import PlanError, build_plan, repair_report, repairs_by_file
 from .profiles import DEFAULT, FEWNERD_DATASETS, PROFILES, Profile, ordered_methods, profile_for_datasets
 from .progress import RunProgress
 from .references import all_references
 from .results import ResultStore
 from .run_state import ResumeMismatch, check_resume, read_state, write_state
+from .results import RunKey
 from .runner import EpisodeContext, MethodInfoStore, MethodRequest, config_dict, run_all, run_key
 from .table import build_tables, render
 
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, help="where results go (default runs/<profile>-<hash>)")
     p.add_argument("--resume", action="store_true", help="keep finished (method, episode) results and run only the rest")
     p.add_argument("--no-progress", action="store_true", help="no live progress bars (logs only)")
+    distributed.add_arguments(p)
     p.add_argument("--list-methods", action="store_true", help="list methods with their config options and exit")
     p.add_argument("--list-datasets", action="store_true", help="list datasets and exit")
     p.add_argument("--list-profiles", action="store_true", help="list named protocols and exit")
@@ -254,26 +257,65 @@ def main(argv: Sequence[str] | None = None) -> int:
             list_datasets(console, data_dir)
         return 0
 
+    try:
+        world = distributed.detect_world()
+    except distributed.DistributedError as error:
+        _fail(parser, str(error))
+    if not args.dist_timeout > 0:
+        _fail(parser, f"--dist-timeout {args.dist_timeout}: must be > 0 seconds")
     profile, requests, configs = _validated_request(args, parser)
+    problem = distributed.device_problem(world, configs)
+    if problem:
+        _fail(parser, problem)
     plan, source = _build_plan(profile, data_dir, parser)
     episode_hash = plan.episode_set.content_hash
     output_dir = args.output_dir or Path("runs") / f"{profile.name}-{_run_hash(episode_hash + str(profile.source_dataset), configs)}"
     try:
-        prepare_output_dir(output_dir)
-        lock = OutputLock(output_dir).acquire()  # held until this process ends, crash or not
-    except OutputDirError as error:
-        return _error_line(str(error))
+        # Under torchrun: join the other ranks and check that they all built this same run.
+        with distributed.Session.start(world, args.dist_timeout) as session:
+            session.agree(distributed.run_identity(episode_hash, configs, profile.source_dataset, args.resume))
+            # Rank 0 alone locks the folder and keeps its bookkeeping; the others follow its verdict.
+            lock, code = _lock_output(output_dir) if world.main else (None, None)
+            try:
+                code = session.from_main(code)
+                if code is not None:
+                    return code
+                return _run(args, argv, console, session, profile, requests, configs, plan, source, output_dir,
+                            data_dir, started, clock)
+            finally:
+                if lock is not None:
+                    lock.release()
+    except distributed.DistributedError as error:
+        prefix = f"[rank {world.rank}] " if world.distributed else ""
+        print(f"error: {prefix}{error}", file=sys.stderr, flush=True)
+        return 2 if isinstance(error, distributed.RunMismatch) else 1
+
+
+def _lock_output(output_dir: Path) -> tuple[OutputLock | None, int | None]:
+    """(the folder's lock, held until this process ends, crash or not; None) or (None, exit code)."""
     try:
-        return _run(args, argv, console, profile, requests, configs, plan, source, output_dir, data_dir,
-                    started, clock)
-    finally:
-        lock.release()
+        prepare_output_dir(output_dir)
+        return OutputLock(output_dir).acquire(), None
+    except OutputDirError as error:
+        return None, _error_line(str(error))
 
 
-def _run(args, argv, console: Console, profile: Profile, requests: list[MethodRequest], configs: dict, plan,
-         source, output_dir: Path, data_dir: Path | None, started: datetime, clock: float) -> int:
-    # ---- resume checks, the one episode file ------------------------------------------------------
+def _prepare_output(args, console: Console, profile: Profile, configs: dict, plan, key: RunKey,
+                    output_dir: Path) -> int | None:
+    """Resume checks or a fresh start, the one episode file and run.json (rank 0 only); an exit code to
+    stop with, or None. Results that a distributed run left in shards/ (it died before its merge) are
+    folded into results.jsonl first, so that a resume sees them whatever the number of ranks."""
     episode_hash = plan.episode_set.content_hash
+    damage = MethodInfoStore(output_dir / "methods.json").set_aside_if_damaged()
+    if damage:
+        console.print(f"{damage}: set aside as methods.damaged.json; backbone and parameter counts are rebuilt for "
+                      "the methods this run prepares (rows of methods already done show none)", highlight=False)
+    leftover = shards.merge_shards(output_dir, profile.methods, [e.id for e in plan.episode_set.episodes])
+    if leftover.records:
+        console.print(f"Merged {leftover.records} result(s) left by an earlier distributed run in "
+                      f"{output_dir / shards.SHARD_DIR}", highlight=False)
+    for line in leftover.damaged:
+        console.print(f"{line} (damaged): its work will be redone", highlight=False)
     store = ResultStore(output_dir / "results.jsonl")
     state = None
     if args.resume:
@@ -292,14 +334,8 @@ def _run(args, argv, console: Console, profile: Profile, requests: list[MethodRe
         if previous is not None:
             console.print(f"Starting afresh in {output_dir}; earlier results moved to {previous.name} "
                           "(use --resume to continue a run).", highlight=False)
-    damage = MethodInfoStore(output_dir / "methods.json").set_aside_if_damaged()
-    if damage:
-        console.print(f"{damage}: set aside as methods.damaged.json; backbone and parameter counts are rebuilt for "
-                      "the methods this run prepares (rows of methods already done show none)", highlight=False)
-    episodes_path = output_dir / "episodes.jsonl"
-    episode_set = load_plan_episodes(plan, episodes_path)  # every method gets exactly what is on disk
+    plan.episode_set.save(output_dir / "episodes.jsonl")  # every rank reads it back (_episodes_on_disk)
     write_state(output_dir, episode_hash, configs, dataclasses.asdict(profile), state)
-    key = run_key(requests, episode_hash)
     if args.resume:
         loaded = store.load(key)
         for line in loaded.damaged:
@@ -308,15 +344,85 @@ def _run(args, argv, console: Console, profile: Profile, requests: list[MethodRe
         if loaded.foreign:
             console.print(f"results.jsonl holds {loaded.foreign} record(s) of other episodes or method configs: "
                           "kept in the file, not used", highlight=False)
+    return None
 
-    console.print(f"[bold]ner-fewshot benchmark[/]  profile {profile.name}, {len(plan.settings)} setting(s), "
-                  f"{len(episode_set)} episodes, episode set sha256 {episode_set.short_hash}, output {output_dir}",
-                  highlight=False)
-    for line in repair_report(plan.data_repairs):
-        console.print(line, highlight=False)
+
+def _episodes_on_disk(output_dir: Path, episode_hash: str, world: distributed.World) -> EpisodeSet:
+    """The file rank 0 wrote: every method, on every rank, gets exactly what is on disk."""
+    path = output_dir / "episodes.jsonl"
+    try:
+        episode_set = EpisodeSet.load(path)
+    except (OSError, ValueError) as error:
+        if not world.distributed:
+            raise
+        raise distributed.DistributedError(
+            f"rank {world.rank} cannot read {path} ({type(error).__name__}: {error}): under torchrun --output-dir must "
+            "be one folder that every rank sees (a shared file system across machines)") from None
+    if episode_set.content_hash != episode_hash:
+        raise distributed.DistributedError(f"rank {world.rank}: {path} holds episode set {episode_set.short_hash}, not "
+                                           f"{episode_hash[:12]}: is --output-dir shared by every rank?")
+    return episode_set
+
+
+def _merge_after_run(console: Console, output_dir: Path, profile: Profile, episode_set: EpisodeSet, key: RunKey,
+                     assignment: shards.Assignment, reports: list[dict]) -> None:
+    merged = shards.merge_shards(output_dir, profile.methods, [e.id for e in episode_set.episodes])
+    for line in merged.damaged:
+        console.print(f"{line} (damaged): rerun with --resume to redo its work", highlight=False)
+    missing = shards.missing_jobs(assignment, ResultStore(output_dir / "results.jsonl").load(key))
+    for rank, count in missing.items():
+        console.print(f"[red]warning:[/] rank {rank} reported done but {count} of its results are not in "
+                      f"{output_dir / shards.SHARD_DIR}: is the output folder shared by every machine?", highlight=False)
+    console.print("Ranks (busy s / jobs): " + ", ".join(f"{r['rank']}: {r['busy_seconds']:.1f} / {r['jobs']}"
+                                                      for r in reports), highlight=False)
+
+
+def _distributed_summary(world: distributed.World, reports: list[dict]) -> dict:
+    busy = [r["busy_seconds"] for r in reports]
+    return {"world_size": world.size, "backend": distributed.BACKEND,
+            "assignment": "longest expected job first to the least-loaded rank (expected cost: method weight x "
+                          "support sentences x query sentences)",
+            "busy_seconds_max": max(busy), "busy_seconds_min": min(busy), "ranks": reports}
+
+
+def _run(args, argv, console: Console, session: distributed.Session, profile: Profile, requests: list[MethodRequest],
+         configs: dict, plan, source, output_dir: Path, data_dir: Path | None, started: datetime, clock: float) -> int:
+    world = session.world
+    episode_hash = plan.episode_set.content_hash
+    key = run_key(requests, episode_hash)
+    code = _prepare_output(args, console, profile, configs, plan, key, output_dir) if world.main else None
+    code = session.from_main(code)
+    if code is not None:
+        return code
+    episode_set = _episodes_on_disk(output_dir, episode_hash, world)
+    if world.main:
+        ranks = f", {world.size} ranks" if world.distributed else ""
+        console.print(f"[bold]ner-fewshot benchmark[/]  profile {profile.name}, {len(plan.settings)} setting(s), "
+                      f"{len(episode_set)} episodes, episode set sha256 {episode_set.short_hash}{ranks}, "
+                      f"output {output_dir}", highlight=False)
+        for line in repair_report(plan.data_repairs):
+            console.print(line, highlight=False)
     context = EpisodeContext(plan.setting_of, episode_hash, profile.selection, MethodContext(data_dir=data_dir))
-    with RunProgress(Console(stderr=True), enabled=not args.no_progress) as progress:
-        run_all(requests, episode_set.episodes, context, output_dir, progress, source)
+    store = ResultStore(output_dir / "results.jsonl")
+    assignment = None
+    with RunProgress(Console(stderr=True), enabled=not args.no_progress and world.main) as progress:
+        busy = time.perf_counter()
+        if world.distributed:  # this rank's share of the jobs, into its own shard
+            assignment = shards.assign_jobs(profile.methods, episode_set.episodes, store.load(key).done, world.size)
+            shards.run_share(requests, episode_set.episodes, assignment.shares[world.rank], context, output_dir,
+                             world.rank, progress, source)
+        else:
+            run_all(requests, episode_set.episodes, context, output_dir, progress, source)
+        busy = time.perf_counter() - busy
+    share = assignment.shares[world.rank] if assignment else None
+    reports = session.finish(
+        {"busy_seconds": round(busy, 3), "jobs": len(share) if share is not None else None,
+         "expected_cost": round(assignment.expected[world.rank], 1) if assignment else None},
+        on_wait=lambda pending: console.print(f"rank 0 is done; waiting for rank(s) {pending}", highlight=False))
+    if not world.main:
+        return 0
+    if world.distributed:
+        _merge_after_run(console, output_dir, profile, episode_set, key, assignment, reports)
 
     # ---- table and exports: this run's records only -------------------------------------------------
     loaded = store.load(key)
@@ -336,7 +442,8 @@ def _run(args, argv, console: Console, profile: Profile, requests: list[MethodRe
     wall = time.perf_counter() - clock
     write_manifest(output_dir / "manifest.json", argv=argv, profile=dataclasses.asdict(profile), seeds=profile.seeds,
                    episode_hash=episode_hash, method_configs=configs, data_dir=str(data_dir) if data_dir else None,
-                   data_repairs=plan.data_repairs, started=started, wall_seconds=wall)
+                   data_repairs=plan.data_repairs, started=started, wall_seconds=wall,
+                   distributed=_distributed_summary(world, reports) if world.distributed else None)
     console.print(f"Wrote {output_dir}/: results.jsonl, episodes.jsonl, table.md/.csv/.json/.tex, references.bib, "
                   f"manifest.json. Wall time {wall:.1f} s.", highlight=False)
     return 0

@@ -61,7 +61,9 @@ def hardware() -> dict[str, Any]:
 def write_manifest(path: Path, *, argv: Sequence[str], profile: Mapping[str, Any], seeds: Sequence[int],
                    episode_hash: str, method_configs: Mapping[str, Any], data_dir: str | None,
                    started: datetime, wall_seconds: float,
-                   data_repairs: Mapping[str, Mapping[str, int]] | None = None) -> Path:
+                   data_repairs: Mapping[str, Mapping[str, int]] | None = None,
+                   distributed: Mapping[str, Any] | None = None) -> Path:
+    """`distributed`: under torchrun, the world size and each rank's busy time and jobs."""
     manifest = {
         "command": " ".join([Path(sys.executable).name, "-m", "benchmarks.compare", *argv]),
         "argv": list(argv),
@@ -80,5 +82,7 @@ def write_manifest(path: Path, *, argv: Sequence[str], profile: Mapping[str, Any
         "packages": package_versions(),
         "git": git_state(),
     }
+    if distributed is not None:
+        manifest["distributed"] = dict(distributed)
     path.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
     return path

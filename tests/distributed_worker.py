@@ -1,0 +1,111 @@
+"""The harness with a small fake dataset and a fake method, as one rank of a distributed test run:
+
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/distributed_worker.py <compare flags>
+
+Test switches (environment):
+  FAKE_KILL_RANK=r, FAKE_KILL_AT=n  rank r kills itself (SIGKILL, no clean-up) when fitting its n-th episode
+  FAKE_OTHER_DATA_RANK=r            rank r's test sentences end in '!' (its episode set hash differs)
+  FAKE_FIT_LOG=path                 every fit appends "<rank> <episode first support word>" to path
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout comes first
+
+from benchmarks import compare  # noqa: E402
+from ner_fewshot.data.types import Dataset, EntityType, LabelSet, Sentence, Span  # noqa: E402
+from ner_fewshot.methods import FewShotMethod, MethodConfig, ParameterCounts, register_method  # noqa: E402
+from ner_fewshot.methods.base import option  # noqa: E402
+
+NAMES = {"person": ["Alice", "Bob", "Carol", "Dmitri", "Emeka", "Fatima"],
+         "city": ["Paris", "Lagos", "Osaka", "Lima", "Oslo", "Quito"],
+         "company": ["Acme", "Globex", "Initech", "Hooli", "Stark", "Wayne"]}
+FILLER = ["met", "visited", "left", "joined", "near", "with", "today", "and"]
+
+
+def _sentences(count: int, seed: int, tag: str) -> tuple[Sentence, ...]:
+    rng = random.Random(seed)
+    out = []
+    for index in range(count):
+        words, spans = [], []
+        for _ in range(rng.randint(1, 3)):
+            words += rng.sample(FILLER, 2)
+            if rng.random() < 0.85:
+                label = rng.choice(sorted(NAMES))
+                spans.append(Span(len(words), len(words) + 1, label))
+                words.append(rng.choice(NAMES[label]))
+        out.append(Sentence(tuple(words), tuple(spans), f"{tag}.txt:{index + 1}"))
+    return tuple(out)
+
+
+LABELS = LabelSet(tuple(EntityType(n, (n,), f"a {n}") for n in sorted(NAMES)))
+
+
+def dataset() -> Dataset:
+    test = _sentences(60, 2, "test")
+    if os.environ.get("FAKE_OTHER_DATA_RANK") == os.environ.get("RANK", "0"):
+        test = tuple(Sentence(s.words + ("!",), s.spans, s.source) for s in test)
+    return Dataset("fake-ds", {"pool": _sentences(120, 1, "pool"), "test": test}, LABELS)
+
+
+def catalog():
+    return types.SimpleNamespace(available_datasets=lambda: ["fake-ds"], dataset_info=lambda name: "fake",
+                                 load_dataset=lambda name, data_dir=None: dataset())
+
+
+@dataclass
+class EchoConfig(MethodConfig):
+    lowercase: bool = option(False, help="Lower-case before matching.")
+
+
+class Echo(FewShotMethod):
+    """Deterministic: labels exact occurrences of the support's one-word mentions."""
+
+    name = "fake-echo"
+    config_class = EchoConfig
+    summary = "fake gazetteer"
+    citation = ""
+
+    def fit(self, support, label_set):
+        self._fits = getattr(self, "_fits", 0) + 1
+        rank = os.environ.get("RANK", "0")
+        if os.environ.get("FAKE_KILL_RANK") == rank and self._fits == int(os.environ.get("FAKE_KILL_AT", "1")):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if os.environ.get("FAKE_FIT_LOG"):
+            with open(os.environ["FAKE_FIT_LOG"], "a", encoding="utf-8") as log:
+                log.write(f"{rank} {support[0].source}\n")
+        self._table = {s.words[sp.start]: sp.label for s in support for sp in s.spans}
+
+    def predict(self, sentences):
+        return [[Span(i, i + 1, self._table[w]) for i, w in enumerate(s.words) if w in self._table] for s in sentences]
+
+    def parameter_counts(self):
+        return ParameterCounts(0, 0)
+
+    def describe_backbone(self):
+        return "none"
+
+    def row_tags(self):
+        return {"training": "train-free"}
+
+
+def run_args(output_dir, *extra: str) -> list[str]:
+    return ["--datasets", "fake-ds", "--methods", "string-match,fake-echo", "--ways", "2", "--shots", "1",
+            "--episodes", "6", "--query-size", "10", "--output-dir", str(output_dir), "--no-progress", *extra]
+
+
+def main(argv: list[str]) -> int:
+    register_method(Echo)
+    compare._catalog = catalog
+    return compare.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
