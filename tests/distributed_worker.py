@@ -3,9 +3,9 @@
     python -m torch.distributed.run --standalone --nproc_per_node 2 tests/distributed_worker.py <compare flags>
 
 Test switches (environment):
-  FAKE_KILL_RANK=r, FAKE_KILL_AT=n  rank r kills itself (SIGKILL, no clean-up) when fitting its n-th episode
+  FAKE_KILL_RANK=r, FAKE_KILL_AT=n  rank r kills itself (SIGKILL, no clean-up) at its n-th fake-echo episode
   FAKE_OTHER_DATA_RANK=r            rank r's test sentences end in '!' (its episode set hash differs)
-  FAKE_FIT_LOG=path                 every fit appends "<rank> <episode first support word>" to path
+  FAKE_FIT_LOG=path                 every fake-echo fit appends "<rank> <first support sentence's source>"
 """
 from __future__ import annotations
 
@@ -74,13 +74,14 @@ class Echo(FewShotMethod):
     citation = ""
 
     def fit(self, support, label_set):
-        self._fits = getattr(self, "_fits", 0) + 1
-        rank = os.environ.get("RANK", "0")
-        if os.environ.get("FAKE_KILL_RANK") == rank and self._fits == int(os.environ.get("FAKE_KILL_AT", "1")):
-            os.kill(os.getpid(), signal.SIGKILL)
-        if os.environ.get("FAKE_FIT_LOG"):
-            with open(os.environ["FAKE_FIT_LOG"], "a", encoding="utf-8") as log:
-                log.write(f"{rank} {support[0].source}\n")
+        if self.name == "fake-echo":  # the test switches act on this method only
+            self._fits = getattr(self, "_fits", 0) + 1
+            rank = os.environ.get("RANK", "0")
+            if os.environ.get("FAKE_KILL_RANK") == rank and self._fits == int(os.environ.get("FAKE_KILL_AT", "1")):
+                os.kill(os.getpid(), signal.SIGKILL)
+            if os.environ.get("FAKE_FIT_LOG"):
+                with open(os.environ["FAKE_FIT_LOG"], "a", encoding="utf-8") as log:
+                    log.write(f"{rank} {support[0].source}\n")
         self._table = {s.words[sp.start]: sp.label for s in support for sp in s.spans}
 
     def predict(self, sentences):
@@ -96,13 +97,28 @@ class Echo(FewShotMethod):
         return {"training": "train-free"}
 
 
+class Flaky(Echo):
+    """Crashes on the episodes whose first support sentence has an odd line number: the same ones on any rank."""
+
+    name = "fake-flaky"
+
+    def fit(self, support, label_set):
+        if int(support[0].source.rsplit(":", 1)[1]) % 2:
+            raise RuntimeError(f"deliberate crash on the episode starting with {support[0].source}")
+        super().fit(support, label_set)
+
+
+METHODS = (Echo, Flaky)
+
+
 def run_args(output_dir, *extra: str) -> list[str]:
-    return ["--datasets", "fake-ds", "--methods", "string-match,fake-echo", "--ways", "2", "--shots", "1",
+    return ["--datasets", "fake-ds", "--methods", "string-match,fake-echo,fake-flaky", "--ways", "2", "--shots", "1",
             "--episodes", "6", "--query-size", "10", "--output-dir", str(output_dir), "--no-progress", *extra]
 
 
 def main(argv: list[str]) -> int:
-    register_method(Echo)
+    for method in METHODS:
+        register_method(method)
     compare._catalog = catalog
     return compare.main(argv)
 

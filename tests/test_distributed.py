@@ -38,9 +38,11 @@ pytestmark = pytest.mark.usefixtures("restore_data_env")
 def in_process(monkeypatch):
     """The worker's fake dataset and method in this process (single-process runs)."""
     monkeypatch.setattr(compare, "_catalog", worker.catalog)
-    register_method(worker.Echo)
+    for method in worker.METHODS:
+        register_method(method)
     yield lambda argv: compare.main(argv)
-    unregister_method(worker.Echo.name)
+    for method in worker.METHODS:
+        unregister_method(method.name)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -84,10 +86,12 @@ def test_two_ranks_under_torchrun_give_the_single_process_table(tmp_path, in_pro
     one, two = tmp_path / "one", tmp_path / "two"
     assert comparable(two / "table.json") == comparable(one / "table.json")
     assert (two / "methods.json").read_text() == (one / "methods.json").read_text()
-    assert jobs_of(two) == jobs_of(one) and set(jobs_of(two).values()) == {1}  # 12 jobs, each once
+    assert jobs_of(two) == jobs_of(one) and set(jobs_of(two).values()) == {1}  # 18 jobs, each once
+    flaky = json.loads((two / "table.json").read_text())["tables"][0]["rows"][2]
+    assert flaky["method"] == "fake-flaky" and flaky["n_failed"] > 0 and flaky["n_ok"] > 0  # crashes recorded
     assert not (two / shards.SHARD_DIR).exists()
     ranks = json.loads((two / "manifest.json").read_text())["distributed"]["ranks"]
-    assert [r["rank"] for r in ranks] == [0, 1] and sum(r["jobs"] for r in ranks) == 12
+    assert [r["rank"] for r in ranks] == [0, 1] and sum(r["jobs"] for r in ranks) == 18
     assert all(r["busy_seconds"] > 0 and r["jobs"] > 0 for r in ranks)
     assert done.stdout.count("fake-ds/2-way/1~2-shot (") == 1  # rank 0 alone prints the table
 
