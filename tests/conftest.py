@@ -37,12 +37,28 @@ def _default_shared_data() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+REFERENCE_ENV = "NER_FEWSHOT_REFERENCE"
+REFERENCE_SETS = ("lightner-golden", "fewnerd-golden")  # outputs of the authors' code, each with a README.md
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real datasets folder: $NER_FEWSHOT_DATA, else ../shared/data beside the clone."""
     path = settings.data_dir() or _default_shared_data()
     if not (path / "README.md").exists():
         missing_asset(f"real data folder not found at {path} (set NER_FEWSHOT_DATA to ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_reference() -> Path:
+    """The authors' reference outputs: $NER_FEWSHOT_REFERENCE, else ../shared/reference beside the clone."""
+    value = os.environ.get(REFERENCE_ENV)
+    path = Path(value) if value else Path(__file__).resolve().parents[2] / "shared" / "reference"
+    missing = [name for name in REFERENCE_SETS if not (path / name / "README.md").exists()]
+    if missing:
+        missing_asset(f"reference outputs {missing} not found under {path} "
+                      f"(set {REFERENCE_ENV} to ../shared/reference)")
     return path
 
 

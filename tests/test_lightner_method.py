@@ -95,10 +95,15 @@ def test_trainable_count_equals_the_formula(tiny_checkpoint):
     assert f"{3 * config.encoder_layers * 2 * P * d:,}" in counts.notes
 
 
-def test_reproducing_the_reference_slip_freezes_label_weights(tiny_checkpoint):
-    method = make(tiny_checkpoint, epochs=1, reproduce_frozen_label_weights=True)
+def test_freezing_label_weights_as_the_reference_code_keeps_their_init_and_is_labelled(tiny_checkpoint):
+    method = make(tiny_checkpoint, epochs=1, freeze_label_weights=True)
     method.fit(SUPPORT, LABEL_SET)
     assert method.model.answer_space.trainable_count() == 0
+    assert method.row_tags()["label weights"] == "frozen at init (reference code)"
+    trained = make(tiny_checkpoint, epochs=0)
+    trained.fit(SUPPORT, LABEL_SET)
+    assert trained.model.answer_space.trainable_count() > 0
+    assert trained.row_tags()["label weights"].startswith("trained (paper")
     average = make(tiny_checkpoint, epochs=1, answer_space="average")
     average.fit(SUPPORT, LABEL_SET)
     assert average.model.answer_space.trainable_count() == 0

@@ -2,12 +2,15 @@
 
 Variants (config `answer_space`):
   * "weighted" (paper, DeepKE's `learn_weights`): label representation = softmax(w) . E[sub-words of
-    the label words], w learnable, init U(1.0, 2.5). As in the reference, only a label with more than
-    one sub-word has weights: for one sub-word the softmax is always 1, so the representation is just
-    E[that sub-word] and there is nothing to train. The decoder INPUT for a label is the embedding of
-    its FIRST sub-word (the reference's `mapping += id[:1]`).
-    The reference code freezes w by accident (an operator-precedence slip);
-    `reproduce_frozen_label_weights=True` reproduces that (w stays at its random init).
+    the label words], init U(1.0, 2.5). As in the reference, only a label with more than one sub-word
+    has weights: for one sub-word the softmax is always 1, so the representation is just E[that
+    sub-word] and there is nothing to train. The decoder INPUT for a label is the embedding of its
+    FIRST sub-word (the reference's `mapping += id[:1]`).
+    Trained by default, as the paper describes the answer space. The reference code never trains w:
+    it lives inside the reference's prompt decoder, whose parameters are all frozen with the PLM
+    (under either reading of that freezing condition). `freeze_label_weights=True` does the same (w
+    stays at its U(1.0, 2.5) init; the reference's own init is uninitialised memory at the revision
+    the suite was checked against, so no run can reproduce its exact values).
   * "average": a new label token initialised to the mean of those sub-word embeddings; like every
     embedding of the frozen backbone it is not trained. It is both the label representation and the
     decoder input (the reference's added `<<label>>` token).
@@ -84,16 +87,18 @@ class AnswerSpace(nn.Module):
     def trainable_count(self) -> int:
         return sum(w.numel() for w in self.weights if w.requires_grad)
 
-    def representations(self, embedding_matrix: torch.Tensor) -> torch.Tensor:
-        """(L, d) vectors used to score labels."""
+    def representations(self, embedding_matrix: torch.Tensor, row_dropout: nn.Module | None = None) -> torch.Tensor:
+        """(L, d) vectors used to score labels. `row_dropout` (training) drops each embedding row before the
+        weighted sum, as the reference, which scores every sub-word row after its own dropout and sums."""
+        drop = row_dropout if row_dropout is not None else nn.Identity()
         rows = []
         for index in range(len(self.names)):
             sub = embedding_matrix[self._ids(index)].float()
             weight = self.label_weight(index)
             if self.variant == "weighted" and weight is not None:
-                rows.append(torch.softmax(weight, dim=0) @ sub)
-            else:
-                rows.append(sub.mean(dim=0))  # the average variant, or a single sub-word (its own row)
+                rows.append(torch.softmax(weight, dim=0) @ drop(sub))
+            else:  # one row: a single sub-word, or the average variant's new label token
+                rows.append(drop(sub.mean(dim=0)))
         return torch.stack(rows)
 
     def input_vectors(self, embedding_matrix: torch.Tensor) -> torch.Tensor:

@@ -40,13 +40,13 @@ class LightNERConfig(MethodConfig):
     prompt_mid_dim: int = option(800, help="Hidden size of the reparameterisation MLP that maps prompts to per-layer key/value prefixes.")
     prompt_dropout: float = option(0.0, help="Dropout on the generated key/value prefixes while training.")
     learning_rate: float = option(1e-4, help="AdamW learning rate, no schedule (paper: 1e-4 few-shot, 2e-5 for CoNLL-03).")
-    weight_decay: float = option(0.01, help="AdamW weight decay (0 for biases and LayerNorm weights).")
+    weight_decay: float = option(0.01, help="AdamW weight decay on every trained parameter, prompt-MLP biases included (as the reference).")
     batch_size: int = option(16, help="Training batch size (sentences).")
     epochs: int = option(30, help="Training epochs per episode (and for train_source).")
     dropout: float = option(0.3, help="Dropout on decoder states and on the embedding rows used for scoring.")
     backbone_train_mode: bool = option(True, help="Keep BART's own dropout active while training (as the reference code); weights stay frozen either way.")
     answer_space: str = option("weighted", choices=ANSWER_SPACES, help="Label representation: 'weighted' = learnable softmax-weighted sum of the label words' sub-word embeddings (weights only for labels with several sub-words; decoder input = the first sub-word, as the reference); 'average' = fixed mean of them (a new label token, also the decoder input).")
-    reproduce_frozen_label_weights: bool = option(False, help="Reproduce the reference code's slip that leaves the answer-space weights untrained.")
+    freeze_label_weights: bool = option(False, help="Keep the answer-space weights at their U(1.0, 2.5) init, as the reference code does (it freezes them with the backbone); default: trained, as the paper describes. Labelled in the table row either way.")
     max_len_base: int = option(10, help="Greedy decoding limit (reference): max_length = max_len_base + int(max_len_ratio x source sub-words incl. <s> and </s>), counting the start and the end: at most max_length - 2 indices are generated, then end is forced.")
     max_len_ratio: float = option(0.8, help="See max_len_base (paper: 0.8, 0.6 for CoNLL-03).")
     protocol: str = option("ours", choices=PROTOCOLS, help="'ours': fixed epochs (or a dev split via fit_selecting), entity-free sentences kept. 'authors': the LightNER code's protocol, entity-free sentences dropped and the best epoch picked on the test file (fit_selecting with the test split); labelled in the table row.")
@@ -122,7 +122,7 @@ class LightNER(FewShotMethod):
         model.prompts.load_state_dict(self._start_prompts)
         generator = torch.Generator().manual_seed(self.config.seed)
         space = AnswerSpace(label_set.names, label_sub_words(label_set, self.encoder.word_ids), self.config.answer_space,
-                            self.config.reproduce_frozen_label_weights, generator=generator, inherited=inherited)
+                            self.config.freeze_label_weights, generator=generator, inherited=inherited)
         model.set_answer_space(space)
         self.label_set = label_set
         return generator
@@ -214,8 +214,9 @@ class LightNER(FewShotMethod):
             tags["protocol"] = f"authors (entity-free sentences dropped, {selection})"
         if self.config.transfer_from:
             tags["transfer"] = f"prompts from {Path(self.config.transfer_from).name}"
-        if self.config.reproduce_frozen_label_weights:
-            tags["label weights"] = "frozen (reference slip)"
+        if self.config.answer_space == "weighted":
+            tags["label weights"] = ("frozen at init (reference code)" if self.config.freeze_label_weights
+                                     else "trained (paper; the reference code freezes them)")
         return tags
 
     def _trained_state(self) -> dict:

@@ -3,7 +3,8 @@
 Scores at each decoding step from the decoder state h (dropout on h and on every embedding row used):
     end      = h . E[</s>]
     label l  = h . label_representation_l
-    pointer i = h . ((encoder_out_i + E[src_i]) / 2), masked from the first </s> on and on padding
+    pointer i = h . ((encoder_out_i + E[src_i]) / 2), masked at <s> (position 0), from the first </s>
+                on and on padding, as the reference
 Index 0 (start) is never a valid output. Decoder inputs map start -> E[<s>], end -> E[</s>],
 label -> the label's input vector, pointer -> E[source token at that position].
 """
@@ -79,14 +80,16 @@ class LightNERModel(nn.Module):
         matrix = self.embedding_matrix
         hidden = self.dropout(hidden.float())
         end_vector = self.dropout(matrix[self.eos_id].float())
-        label_vectors = self.dropout(self.answer_space.representations(matrix))
+        label_vectors = self.answer_space.representations(matrix, row_dropout=self.dropout)
         source_vectors = (encoder_out.float() + self.dropout(matrix[src_ids].float())) / 2
         end = (hidden @ end_vector).unsqueeze(-1)
         labels = hidden @ label_vectors.T
         pointers = torch.einsum("btd,bsd->bts", hidden, source_vectors)
-        # Valid pointers: real source tokens before the first </s> (as the reference, <s> stays valid).
+        # Valid pointers: the words' sub-words only. The reference masks <s> (its pointer mask comes from the
+        # zero-padded position index, so position 0 always counts as padding), </s> and everything after.
         before_eos = src_ids.eq(self.eos_id).long().cumsum(dim=1).eq(0)
         valid = before_eos & src_mask.bool()
+        valid[:, 0] = False
         pointers = pointers.masked_fill(~valid.unsqueeze(1), MASKED)
         start = hidden.new_full((*hidden.shape[:2], 1), MASKED)
         return torch.cat([start, end, labels, pointers], dim=-1)

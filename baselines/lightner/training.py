@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ner_fewshot.methods.batching import pad_batch
-from ner_fewshot.methods.optim import bias_or_norm, parameter_groups
+from ner_fewshot.methods.optim import decay_everything, parameter_groups
 
 from .model import LightNERModel
 from .targets import EncodedSource
@@ -26,8 +26,10 @@ def trainable_parameters(model: LightNERModel) -> list[tuple[str, nn.Parameter]]
 
 
 def make_optimizer(model: LightNERModel, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW; no weight decay on biases and LayerNorm weights."""
-    groups = parameter_groups(trainable_parameters(model), weight_decay, no_decay=bias_or_norm)
+    """AdamW with weight decay on every trained parameter: the reference decays all its non-BART parameters
+    (prompt embeddings, MLP weights and biases) at 1e-2; only BART's own LayerNorms go undecayed there, and
+    BART is frozen here."""
+    groups = parameter_groups(trainable_parameters(model), weight_decay, no_decay=decay_everything)
     return torch.optim.AdamW(groups, lr=learning_rate)
 
 
