@@ -1,6 +1,10 @@
 """The one span metric: exact match of (sentence, start, end, type). Conventions: docs/protocols.md.
 
-- Spans are compared per sentence, so no mention can run across a sentence boundary.
+- Spans are compared per sentence, so no mention can run across a sentence boundary. The
+  Few-NERD-compatible option (`span_scoring="fewnerd-episode"`, off by default, labelled wherever
+  used) reproduces the Few-NERD code instead: an episode's query sentences are laid end to end as
+  one IO tag sequence (gold and predicted alike) and a span is a maximal run of one type, so a run
+  that ends one sentence and starts the next is one span, and adjacent mentions of one type merge.
 - Duplicate spans within one sentence count once (predicted and gold alike).
 - Precision, recall and F1 are 0 when undefined (no predictions / no gold / both 0), as in seqeval.
 - `summarize` gives micro P/R/F1 from counts summed over ALL episodes (the Few-NERD / CONTaiNER
@@ -98,13 +102,59 @@ class EpisodeScore:
                    ErrorBreakdown.from_dict(value["errors"]))
 
 
-def score_episode(gold: Sequence[Sequence[Span]], predicted: Sequence[Sequence[Span]]) -> EpisodeScore:
-    """Score one episode: `gold[i]` and `predicted[i]` are the spans of query sentence i."""
+SENTENCE_SCORING = "sentence"
+FEWNERD_EPISODE_SCORING = "fewnerd-episode"
+SPAN_SCORINGS = (SENTENCE_SCORING, FEWNERD_EPISODE_SCORING)
+# What a table row says when a run does not score per sentence.
+SCORING_TAGS = {FEWNERD_EPISODE_SCORING: "Few-NERD-compatible (query sentences concatenated before span extraction)"}
+
+
+def concatenated_spans(spans_per_sentence: Sequence[Sequence[Span]], lengths: Sequence[int], what: str = "spans") -> list[Span]:
+    """The spans Few-NERD's code extracts from an episode: sentence i's spans become IO tags, the
+    sentences' tags are concatenated, and every maximal run of one type is a span (positions count
+    words from the first sentence's first word)."""
+    if len(spans_per_sentence) != len(lengths):
+        raise ValueError(f"{what}: {len(spans_per_sentence)} span lists for {len(lengths)} sentences")
+    labels: list[str | None] = []
+    for index, (spans, length) in enumerate(zip(spans_per_sentence, lengths)):
+        tags: list[str | None] = [None] * length
+        for span in sorted(set(spans)):
+            if span.end > length:
+                raise ValueError(f"{what} of sentence {index}: {span} runs past its {length} words")
+            if any(tag is not None for tag in tags[span.start : span.end]):
+                raise ValueError(f"{what} of sentence {index}: {span} overlaps another span; IO tags (Few-NERD "
+                                 f"scoring) need flat spans: score per sentence instead")
+            tags[span.start : span.end] = [span.label] * (span.end - span.start)
+        labels.extend(tags)
+    runs: list[Span] = []
+    start = None
+    for position, label in enumerate([*labels, None]):
+        if start is not None and label != labels[start]:
+            runs.append(Span(start, position, labels[start]))
+            start = None
+        if label is not None and start is None:
+            start = position
+    return runs
+
+
+def score_episode(gold: Sequence[Sequence[Span]], predicted: Sequence[Sequence[Span]], *,
+                  span_scoring: str = SENTENCE_SCORING, lengths: Sequence[int] | None = None) -> EpisodeScore:
+    """Score one episode: `gold[i]` and `predicted[i]` are the spans of query sentence i.
+
+    `span_scoring="fewnerd-episode"` scores the spans of the concatenated query (`concatenated_spans`)
+    instead; it needs `lengths[i]`, the word count of query sentence i."""
     if len(gold) != len(predicted):
         raise ValueError(
             f"score_episode got gold spans for {len(gold)} sentences but predictions for {len(predicted)}; "
             f"predict() must return one list of spans per query sentence"
         )
+    if span_scoring not in SPAN_SCORINGS:
+        raise ValueError(f"span_scoring {span_scoring!r} is not one of {list(SPAN_SCORINGS)}")
+    if span_scoring == FEWNERD_EPISODE_SCORING:
+        if lengths is None:
+            raise ValueError("span_scoring='fewnerd-episode' needs the query sentences' lengths")
+        return score_episode([concatenated_spans(gold, lengths, "gold spans")],
+                             [concatenated_spans(predicted, lengths, "predicted spans")])
     predicted_by_type: dict[str, int] = {}
     gold_by_type: dict[str, int] = {}
     correct_by_type: dict[str, int] = {}

@@ -13,10 +13,12 @@ from seqeval.scheme import IOB2
 from ner_fewshot.data.tagging import tags_to_spans
 from ner_fewshot.data.types import Span
 from ner_fewshot.evaluation import (
+    FEWNERD_EPISODE_SCORING,
     EpisodeScore,
     ErrorBreakdown,
     SpanCounts,
     bootstrap_f1_difference,
+    concatenated_spans,
     score_episode,
     summarize,
 )
@@ -193,3 +195,32 @@ def test_bootstrap_clearly_better_system_is_above_zero():
 def test_bootstrap_needs_paired_episodes():
     with pytest.raises(ValueError, match="same episodes"):
         bootstrap_f1_difference(_episodes([0.5]), _episodes([0.5, 0.5]))
+
+
+def test_fewnerd_episode_scoring_joins_runs_across_sentences_and_is_off_by_default():
+    # Sentence 0 ends with a PER word, sentence 1 starts with one: Few-NERD's code reads one span.
+    gold = [[Span(0, 1, "LOC"), Span(2, 3, "PER")], [Span(0, 2, "PER")]]
+    predicted = [[Span(0, 1, "LOC"), Span(2, 3, "PER")], [Span(0, 1, "PER")]]
+    lengths = [3, 4]
+    assert concatenated_spans(gold, lengths) == [Span(0, 1, "LOC"), Span(2, 5, "PER")]
+    assert concatenated_spans(predicted, lengths) == [Span(0, 1, "LOC"), Span(2, 4, "PER")]
+    per_sentence = score_episode(gold, predicted, lengths=lengths)  # lengths alone change nothing
+    assert (per_sentence.counts.predicted, per_sentence.counts.gold, per_sentence.counts.correct) == (3, 3, 2)
+    joined = score_episode(gold, predicted, span_scoring=FEWNERD_EPISODE_SCORING, lengths=lengths)
+    assert (joined.counts.predicted, joined.counts.gold, joined.counts.correct) == (2, 2, 1)
+
+
+def test_fewnerd_episode_scoring_merges_adjacent_mentions_of_one_type_as_io_does():
+    assert concatenated_spans([[Span(0, 1, "PER"), Span(1, 2, "PER"), Span(2, 3, "LOC")]], [3]) == [
+        Span(0, 2, "PER"), Span(2, 3, "LOC")]
+
+
+def test_fewnerd_episode_scoring_refuses_what_io_tags_cannot_hold():
+    with pytest.raises(ValueError, match="needs the query sentences' lengths"):
+        score_episode([[]], [[]], span_scoring=FEWNERD_EPISODE_SCORING)
+    with pytest.raises(ValueError, match="predicted spans of sentence 0: .* overlaps"):
+        score_episode([[]], [[Span(0, 2, "A"), Span(1, 3, "B")]], span_scoring=FEWNERD_EPISODE_SCORING, lengths=[3])
+    with pytest.raises(ValueError, match="runs past its 2 words"):
+        concatenated_spans([[Span(1, 3, "A")]], [2])
+    with pytest.raises(ValueError, match="is not one of"):
+        score_episode([[]], [[]], span_scoring="corpus")
