@@ -21,6 +21,7 @@ from rich.console import Console
 
 from ner_fewshot import settings
 from ner_fewshot.episodes import EpisodeSet
+from ner_fewshot.evaluation import SPAN_SCORINGS
 from ner_fewshot.methods import DuplicateMethod, MethodContext, available_methods, get_method_class
 
 from . import distributed, exports, shards
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="query sentences per episode (kshot/fixed samplers) or Q per type (fewnerd sampler)")
     p.add_argument("--source-dataset", metavar="NAME",
                    help="dataset given once to every method's train_source() (meta-training / transfer); default none")
+    p.add_argument("--span-scoring", choices=SPAN_SCORINGS,
+                   help="'sentence' (default): spans matched per query sentence; 'fewnerd-episode': Few-NERD's code's "
+                        "scoring, query sentences of an episode concatenated before span extraction (tagged in every row)")
     p.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="a method config option, e.g. protobert.backbone=bert-base-uncased (repeatable)")
     p.add_argument("--data-dir", help=f"data folder for load_dataset (default ${settings.DATA_ENV})")
@@ -176,7 +180,8 @@ def _validated_request(args, parser: argparse.ArgumentParser) -> tuple[Profile, 
         if value is not None and value < 1:
             _fail(parser, f"{flag} {value}: must be >= 1")
     profile = profile.with_overrides(shots=shots, ways=ways, seeds=seeds, episodes=args.episodes,
-                                     query_size=args.query_size, methods=methods, source_dataset=args.source_dataset)
+                                     query_size=args.query_size, methods=methods, source_dataset=args.source_dataset,
+                                     span_scoring=args.span_scoring)
     try:
         known_methods = available_methods()
     except DuplicateMethod as error:  # two installed packages claim one name: the user's environment to fix
@@ -269,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(parser, problem)
     plan, source = _build_plan(profile, data_dir, parser)
     episode_hash = plan.episode_set.content_hash
-    output_dir = args.output_dir or Path("runs") / f"{profile.name}-{_run_hash(episode_hash + str(profile.source_dataset), configs)}"
+    output_dir = args.output_dir or Path("runs") / f"{profile.name}-{_run_hash(episode_hash + str(profile.source_dataset) + profile.span_scoring, configs)}"
     try:
         # Under torchrun: join the other ranks and check that they all built this same run.
         with distributed.Session.start(world, args.dist_timeout) as session:
@@ -322,7 +327,7 @@ def _prepare_output(args, console: Console, profile: Profile, configs: dict, pla
         try:
             state = read_state(output_dir)
             if state is not None:
-                check_resume(state, episode_hash, configs, output_dir, profile.source_dataset)
+                check_resume(state, episode_hash, configs, output_dir, profile.source_dataset, profile.span_scoring)
         except ResumeMismatch as error:
             return _error_line(str(error))
         if state is None and store.load().records:
@@ -402,7 +407,8 @@ def _run(args, argv, console: Console, session: distributed.Session, profile: Pr
                       f"output {output_dir}", highlight=False)
         for line in repair_report(plan.data_repairs):
             console.print(line, highlight=False)
-    context = EpisodeContext(plan.setting_of, episode_hash, profile.selection, MethodContext(data_dir=data_dir))
+    context = EpisodeContext(plan.setting_of, episode_hash, profile.selection, MethodContext(data_dir=data_dir),
+                             profile.span_scoring)
     store = ResultStore(output_dir / "results.jsonl")
     assignment = None
     with RunProgress(Console(stderr=True), enabled=not args.no_progress and world.main) as progress:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from ner_fewshot.evaluation import SENTENCE_SCORING, SPAN_SCORINGS
+
 # Table order of the built-in methods; installed plugins follow, by name.
 BUILT_IN_ORDER = ("string-match", "protobert", "nnshot", "structshot", "lightner", "cllmfs")
 SAMPLERS = ("kshot", "fewnerd", "fixed", "fewnerd-files")
@@ -48,10 +50,15 @@ class Profile:
     # offered only to reproduce published numbers and always labelled in the caption.
     selection: str = "none"
     drop_entity_free: bool = False  # drop sentences without entities from support and query (LightNER code)
+    # "sentence": spans matched per query sentence. "fewnerd-episode": Few-NERD's code's scoring (an episode's
+    # query sentences concatenated before span extraction), for comparison with its numbers; tagged in every row.
+    span_scoring: str = SENTENCE_SCORING
 
     def __post_init__(self) -> None:
         if self.selection not in SELECTIONS:
             raise ValueError(f"profile {self.name!r}: selection {self.selection!r} is not one of {list(SELECTIONS)}")
+        if self.span_scoring not in SPAN_SCORINGS:
+            raise ValueError(f"profile {self.name!r}: span_scoring {self.span_scoring!r} is not one of {list(SPAN_SCORINGS)}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"profile {self.name!r}: sampler {self.sampler!r} is not one of {list(SAMPLERS)}")
 

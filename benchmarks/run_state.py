@@ -45,7 +45,7 @@ def _state_problem(state: Any) -> str | None:
 
 
 def check_resume(state: Mapping[str, Any], episode_hash: str, method_configs: Mapping[str, Mapping[str, Any]],
-                 output_dir: Path, source_dataset: str | None = None) -> None:
+                 output_dir: Path, source_dataset: str | None = None, span_scoring: str = "sentence") -> None:
     fix = ("Resume with the original options, or drop --resume to start afresh "
            "(the old results are kept as results.previous-<n>.jsonl), or choose another --output-dir.")
     if state.get("episode_hash") != episode_hash:
@@ -56,6 +56,10 @@ def check_resume(state: Mapping[str, Any], episode_hash: str, method_configs: Ma
     if state.get("source_dataset") != source_dataset:
         raise ResumeMismatch(f"cannot resume {output_dir}: its methods were source-trained on "
                              f"{state.get('source_dataset')!r}, this run asks for {source_dataset!r}. {fix}")
+    stored_scoring = state.get("profile", {}).get("span_scoring", "sentence")
+    if stored_scoring != span_scoring:
+        raise ResumeMismatch(f"cannot resume {output_dir}: its episodes were scored with span_scoring="
+                             f"{stored_scoring!r}, this run asks for {span_scoring!r}. {fix}")
     stored = state.get("methods", {})
     for method, config in method_configs.items():
         if method in stored and json.dumps(stored[method], sort_keys=True, default=str) != json.dumps(config, sort_keys=True, default=str):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ner_fewshot.data.types import Sentence, Span
-from ner_fewshot.evaluation import score_episode
+from ner_fewshot.evaluation import SCORING_TAGS, SENTENCE_SCORING, score_episode
 from ner_fewshot.methods import MethodContext, MethodUnavailable, create_method, get_method_class
 
 from .measure import PeakMemory
@@ -133,6 +133,7 @@ class EpisodeContext:
     episode_hash: str
     selection: str = "none"  # "query": fit_selecting() on the episode's query (authors' protocol)
     method_context: MethodContext = field(default_factory=MethodContext)  # data and cache folders for methods
+    span_scoring: str = SENTENCE_SCORING  # or "fewnerd-episode" (Few-NERD's code), tagged in every row
 
 
 def run_method(request: MethodRequest, episodes: Sequence, context: EpisodeContext, store: ResultStore,
@@ -180,7 +181,7 @@ def run_method(request: MethodRequest, episodes: Sequence, context: EpisodeConte
         record = {**base, "episode_id": episode.id, "setting": context.setting_of[episode.id],
                   "n_support": len(episode.support), "n_query": len(episode.query)}
         try:
-            record.update(_run_episode(method, episode, context.selection))
+            record.update(_run_episode(method, episode, context.selection, context.span_scoring))
             record["status"] = OK
         except Exception as error:
             failures += 1
@@ -189,7 +190,10 @@ def run_method(request: MethodRequest, episodes: Sequence, context: EpisodeConte
         record["finished_at"] = _now()
         store.append(record)
         progress.advance(task, f"{failures} failed" if failures else "")
-    infos.update(request.name, _safe_describe(method))  # parameter counts can depend on the last fit
+    info = _safe_describe(method)  # parameter counts can depend on the last fit
+    if context.span_scoring in SCORING_TAGS:
+        info["tags"] = {**info.get("tags", {}), "scoring": SCORING_TAGS[context.span_scoring]}
+    infos.update(request.name, info)
     progress.finish(task, f"done, {failures} failed" if failures else "done")
     del method
     gc.collect()
@@ -220,7 +224,7 @@ def _scorer(shown: Sequence[Sentence], gold: Sequence[Sequence[Span]]):
     return score
 
 
-def _run_episode(method, episode, selection: str = "none") -> dict[str, Any]:
+def _run_episode(method, episode, selection: str = "none", span_scoring: str = SENTENCE_SCORING) -> dict[str, Any]:
     gold = [list(sentence.spans) for sentence in episode.query]
     query = without_gold(episode.query)  # no method, built-in or plugin, ever sees the query's labels
     with PeakMemory() as memory:
@@ -232,11 +236,12 @@ def _run_episode(method, episode, selection: str = "none") -> dict[str, Any]:
         fitted = time.perf_counter()
         predictions = check_predictions(method.predict(query), query)
         predicted = time.perf_counter()
-    score = score_episode(gold, predictions)
+    score = score_episode(gold, predictions, span_scoring=span_scoring, lengths=[len(s.words) for s in episode.query])
     predict_seconds = predicted - fitted
     return {
         "predictions": [[span.to_json() for span in spans] for spans in predictions],
         "score": score.to_dict(),
+        "span_scoring": span_scoring,
         "fit_seconds": round(fitted - start, 6),
         "predict_seconds": round(predict_seconds, 6),
         "sentences_per_second": round(len(query) / predict_seconds, 3) if predict_seconds > 0 else None,

@@ -407,3 +407,22 @@ def test_tag_repairs_are_reported_per_file_in_console_and_manifest(tmp_path, fak
     assert "fake-ds" in console and "fake/pool.txt 1959" in console and "fake/test.txt 0" in console
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["data_repairs"] == {"fake-ds": {"fake/pool.txt": 1959, "fake/test.txt": 0}}
+
+
+def test_fewnerd_episode_scoring_is_selected_recorded_tagged_and_not_mixed_on_resume(tmp_path, fake_catalog, capsys):
+    from ner_fewshot.evaluation import FEWNERD_EPISODE_SCORING, SCORING_TAGS, score_episode
+
+    assert run(tmp_path, "--span-scoring", FEWNERD_EPISODE_SCORING, methods="fake-echo") == 0
+    episodes = {e.id: e for e in EpisodeSet.load(tmp_path / "episodes.jsonl").episodes}
+    for record in records(tmp_path):
+        episode = episodes[record["episode_id"]]
+        predicted = [[Span.from_json(s) for s in spans] for spans in record["predictions"]]
+        expected = score_episode([list(s.spans) for s in episode.query], predicted, span_scoring=FEWNERD_EPISODE_SCORING,
+                                 lengths=[len(s.words) for s in episode.query])
+        assert record["span_scoring"] == FEWNERD_EPISODE_SCORING and record["score"] == expected.to_dict()
+    row = json.loads((tmp_path / "table.json").read_text())["tables"][0]["rows"][0]
+    assert row["tags"]["scoring"] == SCORING_TAGS[FEWNERD_EPISODE_SCORING]
+    assert run(tmp_path, "--resume", methods="fake-echo") == 2  # default scoring: refuses to mix
+    assert "span_scoring" in capsys.readouterr().out
+    assert run(tmp_path / "default", methods="fake-echo") == 0
+    assert "scoring" not in json.loads((tmp_path / "default" / "table.json").read_text())["tables"][0]["rows"][0]["tags"]
