@@ -78,6 +78,16 @@ def smollm2_path() -> Path:
 
 
 @pytest.fixture
+def one_thread():
+    """Many small tensor operations (tiny models, per-episode scoring) are dominated by thread
+    synchronisation on a busy machine: run them on one thread."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
 def restore_data_env(monkeypatch):
     """Whatever a test does to $NER_FEWSHOT_DATA is undone (compare.main() itself never writes it)."""
     name = settings.DATA_ENV

@@ -26,6 +26,8 @@ CASES = ("random-prompts", "trained-prompts")
 VALID = -1e20  # the reference masks with about -1e24, the suite with -1e30: anything above is a real score
 SCORE_TOLERANCE = 1e-4
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def load_case(reference: Path, name: str, folder: Path):
     """(method, golden arrays, golden json, sentences): the case's BART + tokenizer saved as a checkpoint

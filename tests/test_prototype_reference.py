@@ -3,7 +3,8 @@ results (100 fixed 4-way 5~10-shot CoNLL-03 episodes, train-free packaged MiniLM
 
 Each method runs its normal fit/predict on every episode. Only the encoder's forward passes are shared:
 the real TokenEncoder encodes every distinct sentence once for the module, and the three methods read
-those word vectors (the first test checks the shared vectors equal a fresh encoding).
+those word vectors (the first test checks the shared vectors equal a fresh encoding). Everything runs
+on one thread: on a busy machine a second thread multiplies the CPU time and the wall time.
 """
 from __future__ import annotations
 
@@ -71,8 +72,13 @@ def golden(shared_reference, minilm_path):
     loader.prepare()  # the methods' own encoder loading; the three configs share every encoder option
     shared = SharedForwardPasses(loader.encoder)
     shared.eval()
-    with torch.inference_mode():  # every distinct sentence once, batched as the methods batch them
-        shared.encode([sentence.words for episode in episodes for sentence in (*episode.support, *episode.query)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # measured: a second thread costs 5x the CPU time on a busy machine, for no gain
+    try:
+        with torch.inference_mode():  # every distinct sentence once, batched as the methods batch them
+            shared.encode([sentence.words for episode in episodes for sentence in (*episode.support, *episode.query)])
+    finally:
+        torch.set_num_threads(threads)
     return folder, episodes, shared
 
 
@@ -102,7 +108,7 @@ def make(name: str, minilm_path: Path, folder: Path):
                                        transition_source=str(folder / "train_4_5.jsonl")))
 
 
-def test_shared_vectors_equal_a_fresh_encoding(golden):
+def test_shared_vectors_equal_a_fresh_encoding(golden, one_thread):
     _, episodes, shared = golden
     sentences = [s.words for s in episodes[0].query]
     with torch.inference_mode():
@@ -112,7 +118,7 @@ def test_shared_vectors_equal_a_fresh_encoding(golden):
 
 
 @pytest.mark.parametrize("name", list(REFERENCE_ROWS))
-def test_matches_fewnerd_reference(golden, minilm_path, name):
+def test_matches_fewnerd_reference(golden, minilm_path, name, one_thread):
     folder, episodes, shared = golden
     precision, recall, f1 = reference_table(folder)[name]
     method = make(name, minilm_path, folder)
