@@ -423,6 +423,6 @@ def test_fewnerd_episode_scoring_is_selected_recorded_tagged_and_not_mixed_on_re
     row = json.loads((tmp_path / "table.json").read_text())["tables"][0]["rows"][0]
     assert row["tags"]["scoring"] == SCORING_TAGS[FEWNERD_EPISODE_SCORING]
     assert run(tmp_path, "--resume", methods="fake-echo") == 2  # default scoring: refuses to mix
-    assert "span_scoring" in capsys.readouterr().out
+    assert "span_scoring" in capsys.readouterr().err
     assert run(tmp_path / "default", methods="fake-echo") == 0
     assert "scoring" not in json.loads((tmp_path / "default" / "table.json").read_text())["tables"][0]["rows"][0]["tags"]
