@@ -249,3 +249,35 @@ def spans_to_tags(spans: Sequence[Span], length: int, scheme: str) -> list[str]:
                 tags[span.start : span.end] = [f"B-{span.label}", *inside, f"E-{span.label}"]
         previous = span
     return tags
+
+
+def detect_scheme(sentences_tags: Sequence[Sequence[str]]) -> str:
+    """The tag scheme a file's tag sequences are written in (for readers given `scheme="auto"`).
+
+    Bare labels (no B-/I-/E-/S- prefix) mean IO; any E- or S- means BIOES; B-/I- only is IOB2, unless
+    some mention opens with I- (after O or another type) while no B- ever opens one, which is IOB1.
+    No entity tags at all: IOB2 (every scheme reads such a file the same way).
+    """
+    prefixed = bare = bioes = opens_with_i = opens_with_b = False
+    for tags in sentences_tags:
+        previous = ""
+        for tag in tags:
+            if tag == OUTSIDE:
+                previous = ""
+                continue
+            prefix, sep, label = tag.partition("-")
+            if sep and label and prefix in ("B", "I", "E", "S"):
+                prefixed = True
+                bioes |= prefix in ("E", "S")
+                if previous != label:
+                    opens_with_i |= prefix == "I"
+                    opens_with_b |= prefix == "B"
+                previous = label
+            else:
+                bare = True
+                previous = tag
+    if bare and not prefixed:
+        return "io"
+    if bioes:
+        return "bioes"
+    return "iob1" if opens_with_i and not opens_with_b else "iob2"
