@@ -1,5 +1,5 @@
-# `make compare` and `make test` each build (once per machine) the cached virtualenv, install this
-# checkout into it, then run. Extra arguments: make compare ARGS="--methods protobert --episodes 5"
+# `make compare` and `make test` each build the environment (the shared cached virtualenv once per machine,
+# this checkout's .venv overlay once per checkout), then run. Extra arguments: make compare ARGS="--methods protobert --episodes 5"
 .PHONY: setup compare test
 SETUP = bash scripts/setup_env.sh
 

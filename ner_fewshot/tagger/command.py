@@ -9,7 +9,7 @@ from typing import Sequence
 from ..data.conll import DataFormatError
 from ..data.tagging import SCHEMES
 from ..methods.base import MethodUnavailable
-from ..methods.option_values import parse_options
+from ..methods.option_types import field_types, parse_text
 from ..methods.registry import UnknownMethod, get_method_class
 from .inputs import INPUT_FORMATS, STDIN, read_inputs
 from .model import SavedTaggerError, Tagger, read_manifest
@@ -55,6 +55,21 @@ def _quiet_libraries() -> None:
         hf_logging.set_verbosity_error()
     except ImportError:
         pass
+
+
+def parse_options(items: Sequence[str], config_class) -> dict:
+    """['backbone=bert-base-uncased', 'batch_size=64'] -> typed values for `config_class`'s options."""
+    types = field_types(config_class)
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--option {item!r}: expected KEY=VALUE, e.g. backbone=bert-base-uncased")
+        if key not in types:
+            raise ValueError(f"--option {item!r}: {config_class.__name__} has no option {key!r}; valid options: {sorted(types)}")
+        options[key] = parse_text(value, types[key], f"--option {key}")
+    return options
 
 
 def _tagger(args) -> Tagger:
