@@ -69,20 +69,26 @@ class Tagger:
 
     def predict(self, sentences: Sequence[Sentence], *, batch_size: int = 256,
                 on_batch: Callable[[int], None] | None = None) -> list[list[Span]]:
-        """Spans per sentence, predicted `batch_size` sentences at a time (`on_batch(n)` after each)."""
-        spans: list[list[Span]] = []
-        for begin in range(0, len(sentences), batch_size):
-            batch = sentences[begin : begin + batch_size]
+        """Spans per sentence, predicted `batch_size` sentences at a time (`on_batch(n)` after each).
+
+        Batches are cut from the sentences sorted by length, so that a method padding its own
+        mini-batches pads as little as in one call on everything; results come back in input order."""
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        spans: list[list[Span] | None] = [None] * len(sentences)
+        for begin in range(0, len(order), batch_size):
+            indices = order[begin : begin + batch_size]
+            batch = [sentences[i] for i in indices]
             clock = time.perf_counter()
             predicted = self.method.predict(batch)
             self.timings.predict_seconds += time.perf_counter() - clock
             self.timings.predicted_sentences += len(batch)
             if len(predicted) != len(batch):
                 raise RuntimeError(f"{self.method.name}.predict returned {len(predicted)} results for {len(batch)} sentences")
-            spans.extend(predicted)
+            for i, result in zip(indices, predicted):
+                spans[i] = list(result)
             if on_batch is not None:
                 on_batch(len(batch))
-        return spans
+        return spans  # type: ignore[return-value]
 
     # ---- persistence --------------------------------------------------------------------------
 
