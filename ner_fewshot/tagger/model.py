@@ -132,7 +132,8 @@ class Tagger:
             raise SavedTaggerError(f"{folder} holds a fitted {saved!r}, not {method_name!r}: drop --method to use it, "
                                    f"or fit {method_name!r} afresh with --support")
         for key, value in (options or {}).items():
-            if key in manifest["config"] and manifest["config"][key] != value:
+            # compared as the manifest stores them (JSON: a tuple option reads back as a list)
+            if key in manifest["config"] and manifest["config"][key] != json.loads(json.dumps(value, default=str)):
                 raise SavedTaggerError(f"{folder} was fitted with {key}={manifest['config'][key]!r}, not {key}={value!r} "
                                        f"(backbone {manifest['backbone']!r}): drop that option, or fit afresh with --support")
         method_class = get_method_class(saved)
