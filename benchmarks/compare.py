@@ -278,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Under torchrun: join the other ranks and check that they all built this same run.
         with distributed.Session.start(world, args.dist_timeout) as session:
-            session.agree(distributed.run_identity(episode_hash, configs, profile.source_dataset, args.resume))
+            session.agree(distributed.run_identity(episode_hash, configs, profile.source_dataset, args.resume,
+                                                   profile.span_scoring))
             # Rank 0 alone locks the folder and keeps its bookkeeping; the others follow its verdict.
             lock, code = _lock_output(output_dir) if world.main else (None, None)
             try:

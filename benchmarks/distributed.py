@@ -268,10 +268,11 @@ def _short(value: Any) -> str:
 
 
 def run_identity(episode_hash: str, configs: Mapping[str, Any], source_dataset: str | None,
-                 resume: bool) -> dict[str, Any]:
-    """What every rank must agree on: the episodes, each method's full config, the source, --resume."""
+                 resume: bool, span_scoring: str = "sentence") -> dict[str, Any]:
+    """What every rank must agree on: the episodes, each method's full config, the source, --resume and
+    the span scoring."""
     identity: dict[str, Any] = {"episode set": episode_hash[:12], "methods": list(configs),
-                                "source dataset": source_dataset, "--resume": resume}
+                                "source dataset": source_dataset, "--resume": resume, "--span-scoring": span_scoring}
     for method, config in configs.items():
         text = json.dumps(config, sort_keys=True, default=str)
         identity[f"{method} config"] = hashlib.sha256(text.encode()).hexdigest()[:12]
