@@ -87,8 +87,9 @@ def test_bad_support_and_bad_options_are_errors_before_any_work(files, capsys):
 
 def test_conll_output_refuses_tokens_with_spaces(files, capsys):
     (files / "in.jsonl").write_text('{"tokens": ["New York", "rocks"]}\n', encoding="utf-8")
-    assert tag("--support", "support.conll", "--input", "in.jsonl", "--output", "out.conll") == 2
-    assert "holds whitespace" in capsys.readouterr().err and not (files / "out.conll").exists()
+    assert tag("--support", "support.conll", "--input", "in.jsonl", "--output", "out.conll", "--save", "fitted") == 2
+    assert "holds whitespace" in capsys.readouterr().err  # before fitting: nothing saved, nothing written
+    assert not (files / "out.conll").exists() and not (files / "fitted").exists()
 
 
 def test_saving_a_method_without_save_is_an_error_and_leaves_nothing(files, capsys, monkeypatch):
@@ -109,3 +110,25 @@ def test_protobert_save_load_round_trip_and_backbone_mismatch(files, capsys, min
     capsys.readouterr()
     assert cli(["tag", "--load", "fitted", "--option", "backbone=bert-base-uncased", "--input", "text.txt"]) == 2
     assert "was fitted with backbone='packaged:all-MiniLM-L6-v2', not backbone='bert-base-uncased'" in capsys.readouterr().err
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_long_inputs_show_a_progress_bar_on_a_terminal_and_batches_keep_input_order(files, monkeypatch):
+    lines = [("Bill Gates " * (i % 7 + 1)).strip() + f" {i}" for i in range(150)]
+    (files / "long.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert cli(["tag", "--method", "string-match", "--support", "support.conll", "--input", "long.txt",
+                "--output", "out.jsonl", "--batch-size", "16"]) == 0
+    bar = terminal.getvalue()
+    assert "tagging" in bar and "150/150" in bar
+    records = [json.loads(line) for line in (files / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in records] == lines  # length-sorted batches, results back in input order
+    assert all(len(r["spans"]) == i % 7 + 1 for i, r in enumerate(records)), [len(r["spans"]) for r in records[:8]]
+    terminal.truncate(0)
+    assert tag("--support", "support.conll", "--input", "long.txt", "--output", "out.jsonl", "--no-progress") == 0
+    assert "150/150" not in terminal.getvalue()

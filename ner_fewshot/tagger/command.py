@@ -13,7 +13,7 @@ from ..methods.option_types import field_types, parse_text
 from ..methods.registry import UnknownMethod, get_method_class
 from .inputs import INPUT_FORMATS, STDIN, read_inputs
 from .model import SavedTaggerError, Tagger, read_manifest
-from .outputs import OUTPUT_FORMATS, guess_output_format, render, write_output
+from .outputs import OUTPUT_FORMATS, check_writable, guess_output_format, render, write_output
 from .support import AUTO, read_support, resolve_label_set
 
 DEFAULT_METHOD = "protobert"
@@ -91,6 +91,7 @@ def run(args) -> int:
     err = sys.stderr
     sentences = read_inputs(args.input, args.input_format) if args.input else []  # bad input fails before any fitting
     output_format = args.format or guess_output_format(args.output)
+    check_writable(sentences, output_format)
     tagger = _tagger(args)
     if args.save:
         tagger.save(args.save)

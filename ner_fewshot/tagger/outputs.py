@@ -34,12 +34,20 @@ def record(sentence: TextSentence, spans: Sequence[Span]) -> dict:
             "offsets": [list(pair) for pair in sentence.offsets], "spans": items}
 
 
+def check_writable(sentences: Sequence[TextSentence], output_format: str) -> None:
+    """Refuse, before any work, what the format cannot carry: a token holding whitespace in CoNLL."""
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {output_format!r}; choose one of {list(OUTPUT_FORMATS)}")
+    if output_format == "conll":
+        for sentence in sentences:
+            for token in sentence.tokens:
+                if any(c.isspace() for c in token):
+                    raise ValueError(f"{sentence.source}: token {token!r} holds whitespace, which a CoNLL line cannot "
+                                     "carry; write JSONL instead (--format jsonl)")
+
+
 def _conll_block(sentence: TextSentence, spans: Sequence[Span]) -> str:
     tags = spans_to_tags(spans, len(sentence.tokens), "iob2")
-    for token in sentence.tokens:
-        if any(c.isspace() for c in token):
-            raise ValueError(f"{sentence.source}: token {token!r} holds whitespace, which a CoNLL line cannot carry; "
-                             "write JSONL instead (--format jsonl)")
     return "".join(f"{token}\t{tag}\n" for token, tag in zip(sentence.tokens, tags)) + "\n"
 
 
@@ -48,6 +56,7 @@ def render(sentences: Sequence[TextSentence], spans: Sequence[Sequence[Span]], o
     if output_format == "jsonl":
         return [json.dumps(record(s, p), ensure_ascii=False) + "\n" for s, p in zip(sentences, spans)]
     if output_format == "conll":
+        check_writable(sentences, output_format)
         return [_conll_block(s, p) for s, p in zip(sentences, spans)]
     raise ValueError(f"unknown output format {output_format!r}; choose one of {list(OUTPUT_FORMATS)}")
 
