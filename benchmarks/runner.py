@@ -237,6 +237,7 @@ def _run_episode(method, episode, selection: str = "none", span_scoring: str = S
         predictions = check_predictions(method.predict(query), query)
         predicted = time.perf_counter()
     score = score_episode(gold, predictions, span_scoring=span_scoring, lengths=[len(s.words) for s in episode.query])
+    diagnostics = method.episode_diagnostics()
     predict_seconds = predicted - fitted
     return {
         "predictions": [[span.to_json() for span in spans] for spans in predictions],
@@ -246,6 +247,7 @@ def _run_episode(method, episode, selection: str = "none", span_scoring: str = S
         "predict_seconds": round(predict_seconds, 6),
         "sentences_per_second": round(len(query) / predict_seconds, 3) if predict_seconds > 0 else None,
         **memory.as_dict(),
+        **({"diagnostics": diagnostics} if diagnostics else {}),
         "error": None,
         "traceback": None,
     }

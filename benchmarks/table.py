@@ -55,6 +55,7 @@ class Row:
     cuda_peak_mb: float | None = None
     status: str = ""  # "" when scored; "skipped: <reason>" / "failed: <reason>" when nothing scored
     errors: list[str] = field(default_factory=list)  # distinct error messages
+    warnings: list[str] = field(default_factory=list)  # the method's own per-episode warnings (diagnostics)
     comparison: Comparison | None = None
     references: list[dict[str, Any]] = field(default_factory=list)
     is_best: bool = False
@@ -86,6 +87,8 @@ class SettingTable:
         for row in self.rows:
             for error in row.errors:
                 notes.append(f"{row.method}: {error}")
+            for warning in row.warnings:
+                notes.append(f"{row.method} warning: {warning}")
             for ref in row.references:
                 notes.append(f"{row.method} published: {ref['f1']:.2f} ({ref['source']}; {ref['conditions']}; "
                              f"episodes {ref['episode_version']})")
@@ -125,6 +128,7 @@ def build_row(method: str, setting: Setting, loaded: LoadedResults, info: Mappin
               n_ok=len(ok), n_failed=sum(r["status"] == FAILED for r in present),
               n_skipped=sum(r["status"] == SKIPPED for r in present), n_missing=len(records) - len(present))
     row.errors = sorted({f"{r['status']}: {r.get('error')}" for r in present if r["status"] != OK})
+    row.warnings = [f"episode {r['episode_id']}: {w}" for r in ok for w in r.get("diagnostics", {}).get("warnings", [])]
     if ok:
         _fill_scored(row, ok)
     elif present:

@@ -68,6 +68,7 @@ def tiny_llama(tokenizer, seed: int = 0, layers: int = 3):
 
 def tiny_config(**overrides) -> CLLMFSConfig:
     values = dict(backbone="tiny-in-test", device="cpu", lora_rank=4, lora_alpha=8, batch_size=4, epochs=1,
+                  train_steps=None, negative_ratio=None,
                   learning_rate=1e-2, generation_batch_size=4, max_new_tokens=24, contrastive_weight=0.1)
     values.update(overrides)
     return CLLMFSConfig(**values)

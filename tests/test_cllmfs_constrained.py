@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cllmfs_tiny import one_torch_thread, LABEL_SET, SUPPORT, tiny_method, tiny_tokenizer
-from ner_fewshot.cllmfs.constrained import AnswerLogitsProcessor
-from ner_fewshot.cllmfs.generation import make_grammar
+from ner_fewshot.cllmfs.generation import RowDecoder, make_grammar
 from ner_fewshot.cllmfs.prompts import PromptEncoder
 from ner_fewshot.cllmfs.spans import Candidate, align_tokens, candidates_for, occurrences, parse_answer, resolve_overlaps
 from ner_fewshot.data.types import Sentence, Span
@@ -31,17 +30,14 @@ def decode(ids):
     return TOKENIZER.decode(list(ids), clean_up_tokenization_spaces=False)
 
 
-def run_processor(words, scores_for_step, max_steps=80):
-    """Greedy decoding of one row where step t's logits come from `scores_for_step(t)`."""
-    processor = AnswerLogitsProcessor([make_grammar(ENCODER, words)], 1, ENCODER.eos_id)
-    ids = torch.zeros((1, 3), dtype=torch.long)  # stands in for the prompt
+def run_decoder(words, scores_for_step, max_steps=80):
+    """Constrained greedy decoding of one row where step t's logits come from `scores_for_step(t)`."""
+    decoder = RowDecoder(make_grammar(ENCODER, words), ENCODER.eos_id)
     for step in range(max_steps):
-        token = processor(ids, scores_for_step(step)).argmax(dim=-1)
-        ids = torch.cat([ids, token[:, None]], dim=1)
-        if token.item() == ENCODER.eos_id:
+        decoder.choose(scores_for_step(step)[0].log_softmax(-1))
+        if decoder.done:
             break
-    processor.finish(ids)
-    return ids[0, 3:].tolist(), processor
+    return decoder.tokens, decoder
 
 
 @settings(max_examples=80, deadline=None)
@@ -56,9 +52,9 @@ def test_random_logits_can_only_produce_spans_of_the_input(words, seed, end_bias
         logits[0, close_and_end] += end_bias  # sometimes finish early, sometimes build long answers
         return logits
 
-    generated, processor = run_processor(words, scores)
-    assert len(processor.token_logprobs[0]) == len(generated)
-    assert all(lp <= 0 for lp in processor.token_logprobs[0])
+    generated, decoder = run_decoder(words, scores)
+    assert len(decoder.logprobs) == len(generated)
+    assert all(lp <= 0 for lp in decoder.logprobs)
     finished = generated[-1] == ENCODER.eos_id
     text = decode(generated[:-1] if finished else generated)
     if finished:
@@ -83,7 +79,7 @@ def test_forced_answers_with_repeated_words_and_subwords_map_to_all_occurrences(
     assert not grammar.accepts(list(ENCODER.open_ids + ENCODER.close_ids + ENCODER.end_ids) + [ENCODER.eos_id])  # empty entity
     # greedy decoding that prefers a forced answer reproduces it, and the parse finds every occurrence
     target = answer("New York")
-    generated, processor = run_processor(words, lambda t: torch.nn.functional.one_hot(
+    generated, _ = run_decoder(words, lambda t: torch.nn.functional.one_hot(
         torch.tensor([target[min(t, len(target) - 1)]]), len(TOKENIZER)).float() * 10)
     assert generated == target
     strings = parse_answer(decode(generated[:-1]))
@@ -117,7 +113,7 @@ def test_parse_answer_ignores_text_after_the_end_marker_and_unterminated_entitie
 
 
 def test_batched_generation_with_a_tiny_model_only_predicts_input_spans():
-    method = tiny_method(max_steps=1, generation_batch_size=3)
+    method = tiny_method(train_steps=1, generation_batch_size=3)
     method.fit(SUPPORT, LABEL_SET)
     queries = [Sentence(("Mary", "met", "John", "Smith", "in", "New", "York", ".")),
                Sentence(("Geneva", "Geneva", ".")), Sentence(("The", "United", "Nations", "met", "."))]
@@ -129,3 +125,71 @@ def test_batched_generation_with_a_tiny_model_only_predicts_input_spans():
         assert all(a.end <= b.start for a, b in zip(spans, spans[1:]))  # sorted, no overlaps
     assert method.unmatched_strings == 0
     assert method.generation_stats.prompts == 9
+
+
+def test_the_rest_of_the_end_marker_is_forced_and_an_entity_is_never_cut():
+    words = ("New", "York", ".")
+    grammar = make_grammar(ENCODER, words)
+    state = grammar.initial()
+    assert grammar.forced_ending(state) is None  # open an entity or end: a real choice
+    consumed, ending = [], None
+    for token in ENCODER.end_ids:  # once the end marker is told apart from " <<<", the rest is forced
+        state = grammar.step(state, token)
+        consumed.append(token)
+        if (ending := grammar.forced_ending(state)) is not None:
+            break
+    assert len(consumed) < len(ENCODER.end_ids)
+    assert tuple(consumed) + ending == tuple(ENCODER.end_ids) + (ENCODER.eos_id,)
+    state = grammar.initial()
+    for token in ENCODER.open_ids + ENCODER.word_ids("New")[:1]:
+        state = grammar.step(state, token)
+    assert grammar.forced_ending(state) is None  # inside an entity nothing is appended unseen
+
+
+def _greedy_without_cache(model, encoder, words, prompt, constrained=True, limit=40):
+    """Reference: every step recomputes the whole unpadded sequence of one prompt."""
+    decoder = RowDecoder(make_grammar(encoder, words) if constrained else None, encoder.eos_id)
+    ids = list(prompt.ids)
+    for _ in range(limit):
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
+        ids.append(decoder.choose(logits.float().log_softmax(-1)))
+        if decoder.done:
+            break
+    return decoder.tokens
+
+
+@pytest.mark.parametrize("constrained", [True, False])
+def test_batched_decoding_with_shared_instruction_cache_equals_unbatched_recomputation(constrained):
+    from ner_fewshot.cllmfs.generation import GenerationStats, generate_answers
+    from ner_fewshot.cllmfs.prompts import definition_of
+
+    method = tiny_method(train_steps=2, generation_batch_size=2, constrained=constrained, max_new_tokens=12)
+    method.fit(SUPPORT, LABEL_SET)
+    queries = [("Mary", "met", "John", "Smith", "in", "New", "York", "."), ("Geneva", "."),
+               ("The", "United", "Nations", "met", "in", "Geneva", "today", ".")]
+    prompts = [(words, method.encoder.encode_prompt(words, t, definition_of(t))) for words in queries for t in LABEL_SET]
+    stats = GenerationStats()
+    answers = generate_answers(method.model, method.encoder, prompts, method.config, method.device, stats)
+    for (words, prompt), answer in zip(prompts, answers):
+        expected = _greedy_without_cache(method.model, method.encoder, words, prompt, constrained, limit=12)
+        if expected and expected[-1] == ENCODER.eos_id:
+            expected = expected[:-1]
+        assert answer.text == decode(expected)
+    assert stats.prompts == len(prompts) and 0.0 <= stats.first_open_rate <= 1.0
+
+
+def test_empty_answer_none_is_the_only_way_to_say_nothing_after_opening():
+    encoder = PromptEncoder(TOKENIZER, "plain", empty_answer="none")
+    words = ("New", "York", ".")
+    grammar = make_grammar(encoder, words)
+    assert encoder.answer_ids([]) == encoder.open_ids + encoder.none_ids + encoder.close_ids + encoder.end_ids + (encoder.eos_id,)
+    assert grammar.accepts(encoder.answer_ids([]))
+    assert grammar.accepts(encoder.answer_ids([["New", "York"]]))
+    assert not grammar.accepts(encoder.answer_ids([["New", "York"], ["none"]]))  # 'none' only as the whole answer
+    state = grammar.initial()
+    for token in encoder.open_ids + encoder.none_ids:
+        state = grammar.step(state, token)
+    assert grammar.forced_ending(state) == encoder.close_ids + encoder.end_ids + (encoder.eos_id,)
+    text = decode(encoder.answer_ids([])[:-1])
+    assert parse_answer(text, none_word="none") == [] and [s.words for s in parse_answer(text)] == [("none",)]

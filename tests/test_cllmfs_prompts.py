@@ -49,8 +49,12 @@ def test_token_layout_decodes_to_the_text_and_positions_point_at_the_right_token
     for word, (start, end) in zip(example.sentence.words, prompt.word_offsets):
         assert decode(prompt.ids[start:end]).strip() == word
     assert any(end - start > 1 for start, end in prompt.word_offsets), "the test needs words split into sub-words"
-    # loss on the answer only: exactly the answer tokens carry labels
-    assert [i for i, keep in enumerate(encoded.label_mask) if keep] == list(range(prompt.answer_start, len(encoded.ids)))
+    # default loss: exactly the tokens after the fixed answer prefix (the prefix is prompt at decoding time)
+    assert [i for i, keep in enumerate(encoded.label_mask) if keep] == list(range(len(prompt.ids), len(encoded.ids)))
+    assert decode(encoded.ids[len(prompt.ids):]) == example.output[len(PREFIX):] + "<eos>"
+    # loss_on="answer" (the paper's SFT target): the fixed prefix carries labels too
+    whole_answer = encoder.encode_example(example, loss_on="answer")
+    assert [i for i, keep in enumerate(whole_answer.label_mask) if keep] == list(range(prompt.answer_start, len(encoded.ids)))
     everything = encoder.encode_example(example, loss_on="all")
     assert sum(everything.label_mask) == len(everything.ids) - 1
 

@@ -1,12 +1,16 @@
 """Batched greedy generation of answers for many (sentence, type) prompts.
 
-Prompts are sorted by length and decoded `generation_batch_size` at a time, left padded, with the KV
-cache; a batch stops as soon as every row has emitted eos, and never runs past
-8 + new_tokens_per_input_token * (longest input sentence of the batch, in tokens) or max_new_tokens.
+Prompts of one entity type share their instruction: its KV cache is computed once and each batch row adds
+only its sentence, the frame tail and the answer prefix. Within a type, prompts are sorted by length and
+decoded `generation_batch_size` at a time (padding sits between the shared prefix and a row's own tokens;
+positions skip it). A row leaves the batch as soon as its answer has ended: eos, or (constrained) when only
+a forced ending remains, e.g. the rest of the end marker after its first token. No row runs past
+8 + new_tokens_per_input_token * (longest input sentence of the batch, in tokens) or max_new_tokens steps.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from dataclasses import dataclass
@@ -15,8 +19,8 @@ from typing import Sequence
 import torch
 
 from .config import CLLMFSConfig
-from .constrained import AnswerGrammar, AnswerLogitsProcessor
-from .prompts import EncodedPrompt, PromptEncoder
+from .constrained import AnswerGrammar
+from .prompts import NONE_WORD, EncodedPrompt, PromptEncoder
 from .spans import PredictedString, align_tokens, parse_answer
 
 
@@ -29,7 +33,28 @@ class GenerationStats:
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # process CPU time (all threads): load-independent on a shared machine
     grammar_seconds: float = 0.0  # building the per-row automata (constrained decoding)
-    processor_seconds: float = 0.0  # inside the logits processor (masking + log-prob bookkeeping)
+    # A model that never names an entity predicts nothing: these show it at once rather than as an F1 of 0.
+    answered: int = 0  # prompts whose answer names at least one entity
+    first_opened: int = 0  # prompts whose first generated token starts the open marker
+    first_open_probability: float = 0.0  # summed over prompts: the model's P(open) at that first decision
+
+    @property
+    def answer_rate(self) -> float:
+        return self.answered / self.prompts if self.prompts else 0.0
+
+    @property
+    def first_open_rate(self) -> float:
+        return self.first_opened / self.prompts if self.prompts else 0.0
+
+    @property
+    def mean_first_open_probability(self) -> float:
+        return self.first_open_probability / self.prompts if self.prompts else 0.0
+
+    def as_dict(self) -> dict:
+        return {"prompts": self.prompts, "prompt_tokens": self.prompt_tokens, "new_tokens": self.new_tokens,
+                "steps": self.steps, "seconds": round(self.seconds, 3), "cpu_seconds": round(self.cpu_seconds, 3),
+                "answer_rate": round(self.answer_rate, 4), "first_open_rate": round(self.first_open_rate, 4),
+                "mean_first_open_probability": round(self.mean_first_open_probability, 4)}
 
     @property
     def new_tokens_per_second(self) -> float:
@@ -43,7 +68,8 @@ class Answer:
 
 
 def make_grammar(encoder: PromptEncoder, words: Sequence[str]) -> AnswerGrammar:
-    return AnswerGrammar(words, encoder.word_ids, encoder.open_ids, encoder.close_ids, encoder.end_ids, encoder.eos_id)
+    return AnswerGrammar(words, encoder.word_ids, encoder.open_ids, encoder.close_ids, encoder.end_ids, encoder.eos_id,
+                         encoder.none_ids)
 
 
 @contextlib.contextmanager
@@ -67,15 +93,59 @@ def merged_lora(model):
                 layer.get_base_layer().weight.copy_(backup)
 
 
+class RowDecoder:
+    """One prompt's greedy choice under its grammar (or free), with the chosen tokens' raw log-probs."""
+
+    def __init__(self, grammar: AnswerGrammar | None, eos_id: int) -> None:
+        self.grammar, self.eos_id = grammar, eos_id
+        self.state = grammar.initial() if grammar is not None else None
+        self.tokens: list[int] = []
+        self.logprobs: list[float] = []  # raw model log-prob of each token (0.0 for a forced ending)
+        self.done = False
+
+    def choose(self, logprobs: torch.Tensor) -> int:
+        """Pick the next token from this row's log-probs (1-D), advance, and finish the row when the answer
+        has ended (eos) or only a forced ending remains (appended without running the model)."""
+        if self.grammar is None:
+            token = int(logprobs.argmax())
+        else:
+            allowed = torch.tensor(self.grammar.allowed(self.state))
+            token = int(allowed[logprobs[allowed].argmax()])
+            self.state = self.grammar.step(self.state, token)
+        self.tokens.append(token)
+        self.logprobs.append(float(logprobs[token]))
+        if token == self.eos_id or self.state == ():
+            self.done = True
+        elif self.grammar is not None:
+            ending = self.grammar.forced_ending(self.state)
+            if ending is not None:
+                self.tokens.extend(ending)
+                self.logprobs.extend([0.0] * len(ending))
+                self.done = True
+        return token
+
+
+def _prefix_cache(model, prefix: Sequence[int], device):
+    """The KV cache of the prompt part shared by every sentence of one type (frame head + instruction)."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    model(input_ids=torch.tensor([list(prefix)], device=device), past_key_values=cache, use_cache=True, logits_to_keep=1)
+    return cache
+
+
 @torch.no_grad()
 def generate_answers(model, encoder: PromptEncoder, prompts: Sequence[tuple[Sequence[str], EncodedPrompt]],
                      config: CLLMFSConfig, device, stats: GenerationStats | None = None) -> list[Answer]:
-    """One Answer per (words, prompt), in input order."""
-    from transformers import GenerationConfig, LogitsProcessorList
+    """One Answer per (words, prompt), in input order.
 
-    tokenizer = encoder.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else encoder.eos_id
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i][1].ids))
+    Prompts sharing their instruction (one entity type) reuse its KV cache: only each sentence, the frame
+    tail and the answer prefix are computed per row. Within a type, prompts are sorted by length and decoded
+    `generation_batch_size` at a time; a row leaves the batch as soon as its answer has ended.
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, (_, prompt) in enumerate(prompts):
+        groups.setdefault(prompt.ids[: prompt.shared_length], []).append(i)
     answers: list[Answer | None] = [None] * len(prompts)
     bar = None
     if config.show_progress:
@@ -83,48 +153,88 @@ def generate_answers(model, encoder: PromptEncoder, prompts: Sequence[tuple[Sequ
 
         bar = tqdm(total=len(prompts), desc="cllmfs generate", leave=False)
     model.eval()
-    for b in range(0, len(order), config.generation_batch_size):
-        rows = order[b : b + config.generation_batch_size]
+    for prefix, members in groups.items():
         started, cpu_started = time.perf_counter(), time.process_time()
-        width = max(len(prompts[i][1].ids) for i in rows)
-        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, i in enumerate(rows):
-            prompt_ids = prompts[i][1].ids
-            ids[r, width - len(prompt_ids):] = torch.tensor(prompt_ids)
-            mask[r, width - len(prompt_ids):] = 1
-        input_tokens = max(p.word_offsets[-1][1] - p.word_offsets[0][0] for _, p in (prompts[i] for i in rows))
-        bound = min(config.max_new_tokens, 8 + math.ceil(config.new_tokens_per_input_token * input_tokens))
-        grammar_started = time.perf_counter()
-        grammars = [make_grammar(encoder, prompts[i][0]) for i in rows] if config.constrained else None
-        grammar_seconds = time.perf_counter() - grammar_started
-        processor = AnswerLogitsProcessor(grammars, len(rows), encoder.eos_id)
-        generation_config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=bound,
-                                             eos_token_id=encoder.eos_id, pad_token_id=pad_id, use_cache=True)
-        out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                             generation_config=generation_config, logits_processor=LogitsProcessorList([processor]))
-        sequences = out if isinstance(out, torch.Tensor) else out.sequences
-        processor.finish(sequences)
-        new = sequences[:, width:].tolist()
-        for r, i in enumerate(rows):
-            logprobs = processor.token_logprobs[r]
-            tokens = new[r][: len(logprobs)]
-            if tokens and tokens[-1] == encoder.eos_id:
-                tokens, logprobs = tokens[:-1], logprobs[:-1]
-            text, alignment = align_tokens(tokenizer, tokens, logprobs)
-            answers[i] = Answer(text, tuple(parse_answer(text, alignment)))
-            if stats is not None:
-                stats.new_tokens += len(processor.token_logprobs[r])
+        cache = _prefix_cache(model, prefix, device)
         if stats is not None:
-            stats.prompts += len(rows)
-            stats.steps += sequences.shape[1] - width
-            stats.grammar_seconds += grammar_seconds
-            stats.processor_seconds += processor.seconds
-            stats.prompt_tokens += int(mask.sum())
+            stats.prompt_tokens += len(prefix)
             stats.seconds += time.perf_counter() - started
             stats.cpu_seconds += time.process_time() - cpu_started
-        if bar is not None:
-            bar.update(len(rows))
+        members.sort(key=lambda i: len(prompts[i][1].ids))
+        for b in range(0, len(members), config.generation_batch_size):
+            rows = members[b : b + config.generation_batch_size]
+            decoded = _decode_batch(model, encoder, [prompts[i] for i in rows], len(prefix), cache, config, device, stats)
+            for i, answer in zip(rows, decoded):
+                answers[i] = answer
+            if bar is not None:
+                bar.update(len(rows))
     if bar is not None:
         bar.close()
     return answers  # type: ignore[return-value]
+
+
+def _decode_batch(model, encoder: PromptEncoder, batch: Sequence[tuple[Sequence[str], EncodedPrompt]], shared: int,
+                  prefix_cache, config: CLLMFSConfig, device, stats: GenerationStats | None) -> list[Answer]:
+    """Greedy decoding of prompts that all start with the cached `shared` tokens; rows leave when done."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    tokenizer = encoder.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else encoder.eos_id
+    suffixes = [prompt.ids[shared:] for _, prompt in batch]
+    width = max(len(s) for s in suffixes)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), shared + width), dtype=torch.long)
+    mask[:, :shared] = 1
+    for r, suffix in enumerate(suffixes):  # padding sits between the shared prefix and each row's own tokens
+        ids[r, width - len(suffix):] = torch.tensor(suffix)
+        mask[r, shared + width - len(suffix):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp_min(0)
+    cache = copy.deepcopy(prefix_cache)
+    cache.batch_repeat_interleave(len(batch))
+    grammar_started = time.perf_counter()
+    decoders = [RowDecoder(make_grammar(encoder, words) if config.constrained else None, encoder.eos_id)
+                for words, _ in batch]
+    grammar_seconds = time.perf_counter() - grammar_started
+    input_tokens = max(p.word_offsets[-1][1] - p.word_offsets[0][0] for _, p in batch)
+    bound = min(config.max_new_tokens, 8 + math.ceil(config.new_tokens_per_input_token * input_tokens))
+    mask, positions = mask.to(device), positions.to(device)
+    logits = model(input_ids=ids.to(device), attention_mask=mask, position_ids=positions[:, shared:],
+                   past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+    alive = list(range(len(batch)))  # batch rows still decoding, in cache order
+    steps, first_open = 0, logits.float().log_softmax(-1)[:, encoder.open_ids[0]].exp().tolist()
+    while True:
+        steps += 1
+        logprobs = logits.float().log_softmax(-1)
+        chosen = [decoders[r].choose(logprobs[k]) for k, r in enumerate(alive)]
+        keep = [k for k, r in enumerate(alive) if not decoders[r].done and steps < bound]
+        if not keep:
+            break
+        if len(keep) < len(alive):
+            index = torch.tensor(keep, device=device)
+            cache.batch_select_indices(index)
+            mask, positions = mask[index], positions[index]
+            chosen = [chosen[k] for k in keep]
+            alive = [alive[k] for k in keep]
+        mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
+        positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
+        logits = model(input_ids=torch.tensor(chosen, device=device)[:, None], attention_mask=mask,
+                       position_ids=positions[:, -1:], past_key_values=cache, use_cache=True,
+                       logits_to_keep=1).logits[:, -1]
+    answers = []
+    for decoder in decoders:
+        tokens, logprobs = decoder.tokens, decoder.logprobs
+        if tokens and tokens[-1] == encoder.eos_id:
+            tokens, logprobs = tokens[:-1], logprobs[:-1]
+        text, alignment = align_tokens(tokenizer, tokens, logprobs)
+        answers.append(Answer(text, tuple(parse_answer(text, alignment, NONE_WORD if encoder.none_ids else None))))
+    if stats is not None:
+        stats.prompts += len(batch)
+        stats.prompt_tokens += sum(len(s) for s in suffixes)
+        stats.new_tokens += sum(len(d.tokens) for d in decoders)
+        stats.steps += steps
+        stats.grammar_seconds += grammar_seconds
+        stats.first_opened += sum(bool(d.tokens) and d.tokens[0] == encoder.open_ids[0] for d in decoders)
+        stats.answered += sum(bool(a.strings) for a in answers)
+        stats.first_open_probability += sum(first_open)
+        stats.seconds += time.perf_counter() - started
+        stats.cpu_seconds += time.process_time() - cpu_started
+    return answers

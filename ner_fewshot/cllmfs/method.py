@@ -65,7 +65,8 @@ class CLLMFS(FewShotMethod):
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         self.base_model, self.tokenizer = model, tokenizer
-        self.encoder = PromptEncoder(tokenizer, self.config.prompt_layout, self.config.system_prompt)
+        self.encoder = PromptEncoder(tokenizer, self.config.prompt_layout, self.config.system_prompt,
+                                     self.config.empty_answer)
         n_layers = model.config.num_hidden_layers
         self.layer = self.config.contrastive_layer if self.config.contrastive_layer is not None else round(2 * n_layers / 3)
         if not 0 <= self.layer <= n_layers:
@@ -94,6 +95,8 @@ class CLLMFS(FewShotMethod):
         self.prepare()
         self._fresh_adapters()
         self.label_set = label_set
+        self.generation_stats = GenerationStats()
+        self.unmatched_strings = 0
         examples = build_examples(support, label_set, self.config.definition_source)
         encoded = [self.encoder.encode_example(e, self.config.loss_on, self.config.max_length) for e in examples]
         positions = [contrastive_positions(e.prompt, e.spans, self.config.contrastive_negatives) for e in encoded]
@@ -121,6 +124,21 @@ class CLLMFS(FewShotMethod):
         return [resolve_overlaps(c) for c in per_sentence]
 
     # ---- reporting ---------------------------------------------------------------------------------
+    def episode_diagnostics(self) -> dict:
+        log, stats = self.training_log, self.generation_stats
+        if log is None:
+            return {}
+        facts = {"train_steps": len(log.losses), "train_examples": sum(log.examples),
+                 "train_positive_examples": sum(log.positives),
+                 "first_loss": round(log.losses[0], 4), "last_loss": round(log.losses[-1], 4),
+                 "train_tokens": log.tokens, "train_padded_tokens": log.padded_tokens,
+                 "train_seconds": round(log.seconds, 3), "generation": stats.as_dict(),
+                 "unmatched_strings": self.unmatched_strings}
+        if stats.prompts and stats.answered == 0:
+            facts["warnings"] = [f"no entity predicted: all {stats.prompts} answers empty (mean P(open) at the "
+                                 f"first decision {stats.mean_first_open_probability:.3f})"]
+        return facts
+
     def parameter_counts(self) -> ParameterCounts:
         self.prepare()
         if self.model is None:
@@ -134,9 +152,13 @@ class CLLMFS(FewShotMethod):
         return backbones.describe(self.config.backbone)
 
     def row_tags(self) -> dict[str, str]:
-        on = {True: "on", False: "off"}
-        return {"contrastive": on[self.config.contrastive], "adversarial": on[self.config.adversarial],
-                "decoding": "constrained" if self.config.constrained else "free"}
+        config, on = self.config, {True: "on", False: "off"}
+        budget = f"{config.train_steps} steps" if config.train_steps is not None else f"{config.epochs} epochs"
+        empties = "all" if config.negative_ratio is None else f"{config.negative_ratio:g}/positive"
+        return {"recipe": f"{config.preset}: lr {config.learning_rate:g}, LoRA r{config.lora_rank}/a{config.lora_alpha}, "
+                          f"{budget} x {config.batch_size}, empty answers {empties}, loss on {config.loss_on}",
+                "contrastive": on[config.contrastive], "adversarial": on[config.adversarial],
+                "decoding": "constrained" if config.constrained else "free"}
 
     # ---- persistence -------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:

@@ -21,6 +21,7 @@ from ..data.types import EntityType, LabelSet, Sentence, Span
 
 ANSWER_PREFIX = "<im_start> I can extract entities for you, the extracted entities are"
 OPEN_MARKER, CLOSE_MARKER, END_MARKER = "<<<", ">>>", "<im_end>"
+NONE_WORD = "none"  # the entity text of an empty answer when empty_answer="none"
 _PLACEHOLDER = "\ue000"  # private-use character: marks where the user content goes in a chat template
 
 
@@ -42,7 +43,10 @@ def instruction_text(entity_type: EntityType, definition: str) -> str:
     return "".join(text for text, _ in instruction_segments(entity_type, definition))
 
 
-def answer_text(entities: Sequence[str]) -> str:
+def answer_text(entities: Sequence[str], empty_answer: str = "end") -> str:
+    """The answer; with no entity, 'end' closes at once and 'none' names the absence: <<< none >>>."""
+    if not entities and empty_answer == "none":
+        entities = [NONE_WORD]
     return ANSWER_PREFIX + "".join(f" {OPEN_MARKER} {e} {CLOSE_MARKER}" for e in entities) + f" {END_MARKER}"
 
 
@@ -91,6 +95,7 @@ class EncodedPrompt:
     type_positions: tuple[int, ...]  # tokens of the type words in the instruction
     word_offsets: tuple[tuple[int, int], ...]  # input word i -> [start, end) token positions
     answer_start: int  # first token of the answer (the fixed prefix "<im_start> I can ...")
+    shared_length: int = 0  # ids[:shared_length] (frame head + instruction) are the same for every sentence
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,8 @@ class EncodedExample:
 class PromptEncoder:
     """Lays (instruction, input, output) into token ids, segment by segment."""
 
-    def __init__(self, tokenizer, layout: str = "auto", system_prompt: str | None = None) -> None:
+    def __init__(self, tokenizer, layout: str = "auto", system_prompt: str | None = None,
+                 empty_answer: str = "end") -> None:
         if tokenizer.eos_token_id is None:
             raise ValueError("the tokenizer has no eos token: CLLMFS needs one to end answers")
         self.tokenizer = tokenizer
@@ -116,6 +122,8 @@ class PromptEncoder:
         self.open_ids = self.encode(" " + OPEN_MARKER)
         self.close_ids = self.encode(" " + CLOSE_MARKER)
         self.end_ids = self.encode(" " + END_MARKER)
+        self.none_ids = self.encode(" " + NONE_WORD) if empty_answer == "none" else None
+        self.empty_answer = empty_answer
         self.prefix_ids = self.encode(ANSWER_PREFIX)
         self.eos_id = tokenizer.eos_token_id
         self._word_cache: dict[str, tuple[int, ...]] = {}
@@ -152,6 +160,7 @@ class PromptEncoder:
                 type_positions.extend(range(len(ids), len(ids) + len(piece)))
             ids.extend(piece)
         ids.extend(self.encode("\n\n### Input:\n" if self.layout == "plain" else "\n"))
+        shared_length = len(ids)
         offsets = []
         for i, word in enumerate(words):
             piece = self.encode(word) if i == 0 else self.word_ids(word)
@@ -162,11 +171,14 @@ class PromptEncoder:
         ids.extend(self.tail)
         answer_start = len(ids)
         ids.extend(self.prefix_ids)
-        return EncodedPrompt(tuple(ids), tuple(type_positions), tuple(offsets), answer_start)
+        return EncodedPrompt(tuple(ids), tuple(type_positions), tuple(offsets), answer_start, shared_length)
 
     def answer_ids(self, entities: Sequence[Sequence[str]]) -> tuple[int, ...]:
-        """Answer tokens after the fixed prefix: (" <<<" words " >>>")* " <im_end>" eos."""
+        """Answer tokens after the fixed prefix: (" <<<" words " >>>")* " <im_end>" eos; with no entity and
+        empty_answer='none': " <<<" " none" " >>>" " <im_end>" eos."""
         ids: list[int] = []
+        if not entities and self.none_ids is not None:
+            return self.open_ids + self.none_ids + self.close_ids + self.end_ids + (self.eos_id,)
         for words in entities:
             ids.extend(self.open_ids)
             for word in words:
@@ -174,7 +186,7 @@ class PromptEncoder:
             ids.extend(self.close_ids)
         return tuple(ids) + self.end_ids + (self.eos_id,)
 
-    def encode_example(self, example: SFTExample, loss_on: str = "answer", max_length: int | None = None,
+    def encode_example(self, example: SFTExample, loss_on: str = "response", max_length: int | None = None,
                        ) -> EncodedExample:
         words = example.sentence.words
         prompt = self.encode_prompt(words, example.entity_type, example.definition)
@@ -183,6 +195,6 @@ class PromptEncoder:
             raise ValueError(f"SFT example for {example.sentence.source or ' '.join(words)[:60]!r} "
                              f"({example.entity_type.name}) has {len(ids)} tokens > max_length={max_length}; "
                              "raise the `max_length` option")
-        start = prompt.answer_start if loss_on == "answer" else 1
+        start = {"response": len(prompt.ids), "answer": prompt.answer_start, "all": 1}[loss_on]
         mask = tuple(i >= start for i in range(len(ids)))
         return EncodedExample(prompt, ids, mask, example.spans)

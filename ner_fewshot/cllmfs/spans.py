@@ -53,18 +53,20 @@ def align_tokens(tokenizer, token_ids: Sequence[int], token_logprobs: Sequence[f
     return text, TokenAlignment(tuple(char_token), tuple(prefix))
 
 
-def parse_answer(text: str, alignment: TokenAlignment | None = None) -> list[PredictedString]:
+def parse_answer(text: str, alignment: TokenAlignment | None = None, none_word: str | None = None,
+                 ) -> list[PredictedString]:
     """Entities in generated answer text (after the fixed prefix), up to the end marker.
 
     With `alignment`, each string scores the summed log-prob of its tokens from "<<<" to ">>>"; without,
-    0. An unterminated "<<< ..." (length cut-off) yields nothing; "<<< >>>" with no word is skipped.
+    0. An unterminated "<<< ..." (length cut-off) yields nothing; "<<< >>>" with no word is skipped, and so
+    is "<<< none >>>" when `none_word` is "none" (empty_answer="none").
     """
     end = text.find(END_MARKER)
     body = text if end < 0 else text[:end]
     found = []
     for match in _ENTITY.finditer(body):
         words = tuple(match.group(1).split())
-        if not words:
+        if not words or (none_word is not None and words == (none_word,)):
             continue
         score = 0.0
         if alignment is not None and match.end() <= len(alignment.char_token):

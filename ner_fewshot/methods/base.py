@@ -7,9 +7,10 @@ Life cycle, driven by the harness for each method:
     for episode in episodes:
         method.fit(episode.support, episode.label_set)   # must start from the same state every time
         predictions = method.predict(episode.query)      # list of spans per sentence (no gold spans given)
+        method.episode_diagnostics()                     # optional: facts about that fit + predict
 
 A new method overrides `fit`, `predict` and `parameter_counts`, and may override `prepare`,
-`train_source`, `fit_selecting`, `save` / `load`, `describe_backbone` and `row_tags`. It sets the class
+`train_source`, `fit_selecting`, `save` / `load`, `describe_backbone`, `row_tags` and `episode_diagnostics`. It sets the class
 attributes `name`, `config_class`, `citation` and `summary`. What it needs from outside comes only
 from `self.config` (its options, including `seed` and `device`) and `self.context` (a MethodContext:
 the data and cache folders); it reads no environment variable and leaves global state (e.g. torch's
@@ -167,6 +168,12 @@ class FewShotMethod(ABC):
     def describe_backbone(self) -> str:
         """Short backbone name for tables (e.g. 'all-MiniLM-L6-v2', 'facebook/bart-base', 'none')."""
         return "none"
+
+    def episode_diagnostics(self) -> dict[str, Any]:
+        """What the last fit + predict did, as JSON-able facts for the results file (e.g. training steps,
+        final loss, how often a generative method opened an entity). Optional key "warnings": a list of
+        one-line problems the table must show beside the score (e.g. "no entity predicted")."""
+        return {}
 
     def row_tags(self) -> dict[str, str]:
         """Settings that change what a score means and must be visible in its table row

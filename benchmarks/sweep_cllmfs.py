@@ -1,0 +1,146 @@
+"""CLLMFS recipe sweep on DEV episodes only (never the test queries): how the docs' dev table was made.
+
+    python -m benchmarks.sweep_cllmfs --dev conll --episodes 4 --variant base \
+        --variant ratio1:negative_ratio=1.0 --variant paper:preset=paper --out sweeps/cllmfs.jsonl
+
+Dev episodes:
+  conll   CoNLL-2003 (CrossNER copy), all 4 types, 5~10-shot: support from train, query = a seeded sample
+          of --query-size sentences of the dev split.
+  wnut16  packaged WNUT-16 (the default profile's data), 5-way 5~10-shot: the pool is cut in two by a
+          fixed rule (even / odd position); support from the first half, query from the second. The test
+          part of WNUT-16 is never read.
+A variant is `name` or `name:option=value,option=value` (CLLMFS options, parsed like --method-option).
+Results are appended to --out (one JSON line per variant x episode) and a variant x episode already
+there is not rerun, so an interrupted sweep resumes. A summary (micro F1, first-decision open rate,
+fit and predict seconds) is printed per variant.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+BASE_OPTIONS = {"device": "cpu"}
+
+
+def dev_dataset(which: str, data_dir):
+    from ner_fewshot.data.catalog import load_dataset
+    from ner_fewshot.data.types import Dataset
+
+    if which == "conll":
+        dataset = load_dataset("conll2003", data_dir)
+        return Dataset("conll2003-dev", {"support": dataset.split("train"), "query": dataset.split("dev")},
+                       dataset.label_set), None
+    dataset = load_dataset("wnut16")
+    pool = dataset.split("pool")
+    return Dataset("wnut16-dev", {"support": pool[0::2], "query": pool[1::2]}, dataset.label_set), 5
+
+
+def dev_episodes(which: str, n_episodes: int, query_size: int, data_dir, seed: int = 0):
+    from benchmarks.plan import build_plan
+    from benchmarks.profiles import Profile
+
+    dataset, ways = dev_dataset(which, data_dir)
+    profile = Profile(name=f"dev-{which}", description="dev episodes for the CLLMFS sweep", datasets=(dataset.name,),
+                      sampler="kshot", shots=(5,), ways=(ways,) if ways else None, episodes=n_episodes, seeds=(seed,),
+                      query_size=query_size, support_split="support", query_split="query")
+    plan = build_plan(profile, lambda name, data_dir=None: dataset, None)
+    return list(plan.episode_set.episodes), plan.episode_set.content_hash
+
+
+def _value(text: str):
+    """Sweep values: None, true/false, int, float, else the string."""
+    if text == "None":
+        return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    name, _, rest = text.partition(":")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"variant {text!r}: expected name:option=value,option=value")
+        options[key] = _value(value)
+    return name, options
+
+
+def main(argv=None) -> None:
+    from ner_fewshot import settings
+    from ner_fewshot.evaluation import EpisodeScore, score_episode, summarize
+    from ner_fewshot.methods import create_method
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dev", choices=("conll", "wnut16"), default="conll")
+    parser.add_argument("--episodes", type=int, default=4)
+    parser.add_argument("--query-size", type=int, default=25)
+    parser.add_argument("--variant", action="append", required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    episodes, episode_hash = dev_episodes(args.dev, args.episodes, args.query_size, settings.data_dir(args.data_dir))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    done = {}
+    if args.out.exists():
+        for line in args.out.read_text().splitlines():
+            record = json.loads(line)
+            done[(record["variant"], record["episode_hash"], record["episode_id"])] = record
+    for text in args.variant:
+        name, options = parse_variant(text)
+        method = None
+        for episode in episodes:
+            key = (name, episode_hash, episode.id)
+            if key in done:
+                continue
+            if method is None:
+                method = create_method("cllmfs", {**BASE_OPTIONS, **options})
+                method.prepare()
+            started = time.perf_counter()
+            method.fit(episode.support, episode.label_set)
+            fitted = time.perf_counter()
+            predictions = method.predict([dataclasses.replace(s, spans=()) for s in episode.query])
+            predicted = time.perf_counter()
+            score = score_episode([list(s.spans) for s in episode.query], predictions)
+            record = {"variant": name, "options": options, "dev": args.dev, "episode_hash": episode_hash,
+                      "episode_id": episode.id, "n_support": len(episode.support), "n_query": len(episode.query),
+                      "score": score.to_dict(), "fit_seconds": round(fitted - started, 2),
+                      "predict_seconds": round(predicted - fitted, 2), "threads": args.threads,
+                      "diagnostics": method.episode_diagnostics()}
+            with args.out.open("a") as handle:
+                handle.write(json.dumps(record, default=str) + "\n")
+            done[key] = record
+            gen = record["diagnostics"].get("generation", {})
+            print(f"{name} {episode.id}: F1 {100 * score.f1:.1f} (pred {score.counts.predicted} gold "
+                  f"{score.counts.gold}) answered {gen.get('answer_rate', gen.get('first_open_rate'))} fit {record['fit_seconds']}s "
+                  f"predict {record['predict_seconds']}s", flush=True)
+    print(f"\ndev {args.dev}, episode set {episode_hash[:12]}, {len(episodes)} episodes")
+    for text in args.variant:
+        name = text.partition(":")[0]
+        records = [done[(name, episode_hash, e.id)] for e in episodes if (name, episode_hash, e.id) in done]
+        if not records:
+            continue
+        summary = summarize([EpisodeScore.from_dict(r["score"]) for r in records])
+        gens = [r["diagnostics"]["generation"] for r in records]
+        opened = sum(g.get("answer_rate", g.get("first_open_rate")) * g["prompts"] for g in gens) / sum(g["prompts"] for g in gens)
+        print(f"{name:>16}: micro F1 {100 * summary.micro.f1:5.1f} (P {100 * summary.micro.precision:5.1f} "
+              f"R {100 * summary.micro.recall:5.1f}), answered {100 * opened:4.1f}%, "
+              f"fit {sum(r['fit_seconds'] for r in records) / len(records):.0f}s, "
+              f"predict {sum(r['predict_seconds'] for r in records) / len(records):.0f}s per episode")
+
+
+if __name__ == "__main__":
+    main()
