@@ -18,6 +18,7 @@ from typing import Sequence
 
 import torch
 
+from ..methods.batching import pad_batch
 from .config import CLLMFSConfig
 from .constrained import AnswerGrammar
 from .prompts import NONE_WORD, EncodedPrompt, PromptEncoder
@@ -180,13 +181,8 @@ def _decode_batch(model, encoder: PromptEncoder, batch: Sequence[tuple[Sequence[
     tokenizer = encoder.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else encoder.eos_id
     suffixes = [prompt.ids[shared:] for _, prompt in batch]
-    width = max(len(s) for s in suffixes)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), shared + width), dtype=torch.long)
-    mask[:, :shared] = 1
-    for r, suffix in enumerate(suffixes):  # padding sits between the shared prefix and each row's own tokens
-        ids[r, width - len(suffix):] = torch.tensor(suffix)
-        mask[r, shared + width - len(suffix):] = 1
+    ids, own = pad_batch(suffixes, pad_id, side="left")  # padding sits between the shared prefix and each row
+    mask = torch.cat([own.new_ones((len(batch), shared)), own], dim=1)
     positions = (mask.cumsum(-1) - 1).clamp_min(0)
     cache = copy.deepcopy(prefix_cache)
     cache.batch_repeat_interleave(len(batch))

@@ -12,6 +12,7 @@ import torch
 from .. import backbones, settings
 from ..data.types import LabelSet, Sentence, Span
 from ..methods.base import FewShotMethod, MethodUnavailable, ParameterCounts
+from ..methods.seeding import isolated_rng
 from .config import CLLMFSConfig
 from .contrastive import contrastive_positions
 from .generation import GenerationStats, generate_answers, merged_lora
@@ -87,8 +88,8 @@ class CLLMFS(FewShotMethod):
         lora = LoraConfig(r=self.config.lora_rank, lora_alpha=self.config.lora_alpha,
                           lora_dropout=self.config.lora_dropout, target_modules=list(self.config.lora_targets),
                           bias="none", task_type="CAUSAL_LM")
-        torch.manual_seed(self.config.seed)
-        self.model = get_peft_model(self.base_model, lora)
+        with isolated_rng(self.config.seed):  # same seed, same initial adapters; global RNG left as found
+            self.model = get_peft_model(self.base_model, lora)
 
     # ---- episode ----------------------------------------------------------------------------------
     def fit(self, support: Sequence[Sentence], label_set: LabelSet) -> None:
@@ -101,9 +102,9 @@ class CLLMFS(FewShotMethod):
         encoded = [self.encoder.encode_example(e, self.config.loss_on, self.config.max_length) for e in examples]
         positions = [contrastive_positions(e.prompt, e.spans, self.config.contrastive_negatives) for e in encoded]
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.encoder.eos_id
-        torch.manual_seed(self.config.seed)  # dropout draws
-        self.training_log = train_lora(self.model, encoded, positions, self.config, layer=self.layer, pad_id=pad_id,
-                                       device=self.device, progress=self.config.show_progress)
+        with isolated_rng(self.config.seed):  # dropout draws
+            self.training_log = train_lora(self.model, encoded, positions, self.config, layer=self.layer,
+                                           pad_id=pad_id, device=self.device, progress=self.config.show_progress)
 
     def predict(self, sentences: Sequence[Sentence]) -> list[list[Span]]:
         if self.model is None or self.label_set is None:

@@ -10,6 +10,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..methods.batching import pad_batch
 from .adversarial import input_perturbation, perturbed_embedding_weights
 from .config import CLLMFSConfig
 from .contrastive import ContrastivePositions, batch_info_nce
@@ -38,16 +39,10 @@ class TrainingLog:
 
 def collate(examples: Sequence[EncodedExample], pad_id: int, device) -> dict[str, torch.Tensor]:
     """Right-padded ids, attention mask and CE labels (-100 off the loss mask and on padding)."""
-    width = max(len(e.ids) for e in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
-    for row, example in enumerate(examples):
-        n = len(example.ids)
-        ids[row, :n] = torch.tensor(example.ids)
-        mask[row, :n] = 1
-        labels[row, :n] = torch.tensor([t if keep else IGNORE for t, keep in zip(example.ids, example.label_mask)])
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+    ids, mask = pad_batch([e.ids for e in examples], pad_id, device=device)
+    labels, _ = pad_batch([[t if keep else IGNORE for t, keep in zip(e.ids, e.label_mask)] for e in examples], IGNORE,
+                          device=device)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
 def forward_with_loss(model, labels: torch.Tensor, attention_mask: torch.Tensor, *, inputs_embeds=None,
