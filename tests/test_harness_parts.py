@@ -197,3 +197,30 @@ def test_each_cited_work_has_one_bibtex_key():
         title = re.search(r"title\s*=\s*[{\"](.+?)[}\"]\s*,?\s*\n", text).group(1)
         key_of.setdefault(re.sub(r"\W", "", title.lower()), set()).add(key)
     assert {title: keys for title, keys in key_of.items() if len(keys) > 1} == {}
+
+
+def test_a_methods_own_warnings_reach_the_results_and_the_table_notes():
+    from benchmarks.plan import Setting
+    from benchmarks.results import LoadedResults
+    from benchmarks.runner import _run_episode
+    from benchmarks.table import build_row
+    from ner_fewshot.data.types import EntityType, LabelSet, Sentence, Span
+    from ner_fewshot.episodes import Episode
+
+    class Silent:  # predicts nothing and says so, as an all-empty CLLMFS does
+        def fit(self, support, label_set):
+            pass
+
+        def predict(self, sentences):
+            return [[] for _ in sentences]
+
+        def episode_diagnostics(self):
+            return {"answer_rate": 0.0, "warnings": ["no entity predicted: all 2 answers empty"]}
+
+    labels = LabelSet((EntityType("PER", ("person",), "people"),))
+    sentence = Sentence(("Ann", "sings"), (Span(0, 1, "PER"),))
+    record = _run_episode(Silent(), Episode("e1", labels, (sentence,), (sentence,)))
+    assert record["diagnostics"]["warnings"] == ["no entity predicted: all 2 answers empty"]
+    record.update(method="m", episode_id="e1", setting="s", status="ok")
+    row = build_row("m", Setting("s", "d", 5, None, {}, episode_ids=["e1"]), LoadedResults({("m", "e1"): record}), {})
+    assert row.f1 == 0.0 and row.warnings == ["episode e1: no entity predicted: all 2 answers empty"]
