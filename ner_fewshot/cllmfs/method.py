@@ -132,6 +132,7 @@ class CLLMFS(FewShotMethod):
         facts = {"train_steps": len(log.losses), "train_examples": sum(log.examples),
                  "train_positive_examples": sum(log.positives),
                  "first_loss": round(log.losses[0], 4), "last_loss": round(log.losses[-1], 4),
+                 "ce_per_step": [round(value, 3) for value in log.ce],
                  "train_tokens": log.tokens, "train_padded_tokens": log.padded_tokens,
                  "train_seconds": round(log.seconds, 3), "generation": stats.as_dict(),
                  "unmatched_strings": self.unmatched_strings}
