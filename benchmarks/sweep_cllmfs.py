@@ -88,6 +88,8 @@ def main(argv=None) -> None:
     parser.add_argument("--query-size", type=int, default=25)
     parser.add_argument("--variant", action="append", required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--also-free", action="store_true",
+                        help="also decode each fitted variant freely (same adapters): a '<variant>+free' row")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -112,30 +114,39 @@ def main(argv=None) -> None:
             started = time.perf_counter()
             method.fit(episode.support, episode.label_set)
             fitted = time.perf_counter()
-            predictions = method.predict([dataclasses.replace(s, spans=()) for s in episode.query])
-            predicted = time.perf_counter()
-            score = score_episode([list(s.spans) for s in episode.query], predictions)
-            record = {"variant": name, "options": options, "dev": args.dev, "episode_hash": episode_hash,
-                      "episode_id": episode.id, "n_support": len(episode.support), "n_query": len(episode.query),
-                      "score": score.to_dict(), "fit_seconds": round(fitted - started, 2),
-                      "predict_seconds": round(predicted - fitted, 2), "threads": args.threads,
-                      "diagnostics": method.episode_diagnostics()}
-            with args.out.open("a") as handle:
-                handle.write(json.dumps(record, default=str) + "\n")
-            done[key] = record
-            gen = record["diagnostics"].get("generation", {})
-            print(f"{name} {episode.id}: F1 {100 * score.f1:.1f} (pred {score.counts.predicted} gold "
-                  f"{score.counts.gold}) answered {gen.get('answer_rate', gen.get('first_open_rate'))} fit {record['fit_seconds']}s "
-                  f"predict {record['predict_seconds']}s", flush=True)
+            decodings = [(name, method.config)]
+            if args.also_free and method.config.constrained:  # same adapters, free decoding: the ablation row
+                decodings.append((f"{name}+free", dataclasses.replace(method.config, constrained=False)))
+            for label, config in decodings:
+                method.config = config
+                method.generation_stats, method.unmatched_strings = type(method.generation_stats)(), 0
+                decoding_started = time.perf_counter()
+                predictions = method.predict([dataclasses.replace(s, spans=()) for s in episode.query])
+                predicted = time.perf_counter()
+                score = score_episode([list(s.spans) for s in episode.query], predictions)
+                record = {"variant": label, "options": options, "dev": args.dev, "episode_hash": episode_hash,
+                          "episode_id": episode.id, "n_support": len(episode.support), "n_query": len(episode.query),
+                          "score": score.to_dict(), "fit_seconds": round(fitted - started, 2),
+                          "predict_seconds": round(predicted - decoding_started, 2), "threads": args.threads,
+                          "diagnostics": method.episode_diagnostics()}
+                with args.out.open("a") as handle:
+                    handle.write(json.dumps(record, default=str) + "\n")
+                done[(label, episode_hash, episode.id)] = record
+                gen = record["diagnostics"].get("generation", {})
+                print(f"{label} {episode.id}: F1 {100 * score.f1:.1f} (pred {score.counts.predicted} gold "
+                      f"{score.counts.gold}) answered {gen.get('answer_rate')} fit {record['fit_seconds']}s "
+                      f"predict {record['predict_seconds']}s", flush=True)
+            method.config = decodings[0][1]
     print(f"\ndev {args.dev}, episode set {episode_hash[:12]}, {len(episodes)} episodes")
-    for text in args.variant:
-        name = text.partition(":")[0]
+    names = [text.partition(":")[0] for text in args.variant]
+    names += [f"{n}+free" for n in names if args.also_free]
+    for name in names:
         records = [done[(name, episode_hash, e.id)] for e in episodes if (name, episode_hash, e.id) in done]
         if not records:
             continue
         summary = summarize([EpisodeScore.from_dict(r["score"]) for r in records])
         gens = [r["diagnostics"]["generation"] for r in records]
-        opened = sum(g.get("answer_rate", g.get("first_open_rate")) * g["prompts"] for g in gens) / sum(g["prompts"] for g in gens)
+        opened = sum(g["answer_rate"] * g["prompts"] for g in gens) / sum(g["prompts"] for g in gens)
         print(f"{name:>16}: micro F1 {100 * summary.micro.f1:5.1f} (P {100 * summary.micro.precision:5.1f} "
               f"R {100 * summary.micro.recall:5.1f}), answered {100 * opened:4.1f}%, "
               f"fit {sum(r['fit_seconds'] for r in records) / len(records):.0f}s, "
