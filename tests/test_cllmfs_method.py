@@ -86,9 +86,13 @@ def test_parameter_counts_are_the_lora_weights():
 def test_registry_config_and_row_tags():
     method = create_method("cllmfs", {"contrastive": False, "constrained": False})
     assert isinstance(method, CLLMFS) and method.describe_backbone() == "SmolLM2-135M-Instruct"
-    assert method.row_tags() == {"contrastive": "off", "adversarial": "on", "decoding": "free"}
+    tags = method.row_tags()
+    assert {k: tags[k] for k in ("contrastive", "adversarial", "decoding")} == {
+        "contrastive": "off", "adversarial": "off", "decoding": "free"}
+    assert tags["recipe"].startswith("small: lr 0.002, LoRA r32/a16, 40 steps x 4, empty answers 0.25/positive")
+    assert create_method("cllmfs", {"preset": "paper"}).row_tags()["recipe"].startswith("paper: lr 0.0003")
     defaults = CLLMFSConfig()
-    assert (defaults.lora_rank, defaults.lora_alpha, defaults.lora_dropout, defaults.learning_rate) == (32, 16, 0.05, 3e-4)
+    assert (defaults.lora_rank, defaults.lora_alpha, defaults.lora_dropout, defaults.learning_rate) == (32, 16, 0.05, 2e-3)
     assert all(help_text for _, _, _, help_text in CLLMFSConfig.describe())
     with pytest.raises(ValueError, match="no option"):
         create_method("cllmfs", {"lora_rnak": 8})

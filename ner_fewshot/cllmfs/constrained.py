@@ -116,6 +116,15 @@ class AnswerGrammar:
                 return None  # inside an entity: not an ending
         return tuple(tokens)
 
+    def choice_points(self, tokens: Sequence[int]) -> list[bool]:
+        """For a valid answer's tokens: True where the grammar allowed more than one token (a decision the
+        model makes), False where the token was forced (the rest of a marker, eos after the end marker)."""
+        state, choices = self.initial(), []
+        for token in tokens:
+            choices.append(len(self.allowed(state)) > 1)
+            state = self.step(state, token)
+        return choices
+
     def accepts(self, tokens: Sequence[int]) -> bool:
         state = self.initial()
         for token in tokens:

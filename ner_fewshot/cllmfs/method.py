@@ -3,6 +3,7 @@ adversarial augmentation and constrained decoding. See docs/methods/cllmfs.md.""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Sequence
@@ -15,8 +16,8 @@ from ..methods.base import FewShotMethod, MethodUnavailable, ParameterCounts
 from ..methods.seeding import isolated_rng
 from .config import CLLMFSConfig
 from .contrastive import contrastive_positions
-from .generation import GenerationStats, generate_answers, merged_lora
-from .prompts import PromptEncoder, build_examples, definition_of
+from .generation import GenerationStats, generate_answers, make_grammar, merged_lora
+from .prompts import EncodedExample, PromptEncoder, build_examples, definition_of
 from .spans import candidates_for, resolve_overlaps
 from .training import TrainingLog, train_lora
 
@@ -100,11 +101,20 @@ class CLLMFS(FewShotMethod):
         self.unmatched_strings = 0
         examples = build_examples(support, label_set, self.config.definition_source)
         encoded = [self.encoder.encode_example(e, self.config.loss_on, self.config.max_length) for e in examples]
+        if self.config.loss_on == "decisions":
+            encoded = [self._decisions_only(e) for e in encoded]
         positions = [contrastive_positions(e.prompt, e.spans, self.config.contrastive_negatives) for e in encoded]
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.encoder.eos_id
         with isolated_rng(self.config.seed):  # dropout draws
             self.training_log = train_lora(self.model, encoded, positions, self.config, layer=self.layer,
                                            pad_id=pad_id, device=self.device, progress=self.config.show_progress)
+
+    def _decisions_only(self, example: EncodedExample) -> EncodedExample:
+        """Loss only on the answer tokens where constrained decoding has a choice: a forced token (the rest of
+        a marker, eos) teaches nothing, and averaging over them dilutes the open/end decision about tenfold."""
+        answer = len(example.prompt.ids)
+        choices = make_grammar(self.encoder, example.words).choice_points(example.ids[answer:])
+        return dataclasses.replace(example, label_mask=example.label_mask[:answer] + tuple(choices))
 
     def predict(self, sentences: Sequence[Sentence]) -> list[list[Span]]:
         if self.model is None or self.label_set is None:

@@ -104,6 +104,7 @@ class EncodedExample:
     ids: tuple[int, ...]  # prompt + answer + eos
     label_mask: tuple[bool, ...]  # which positions carry the CE loss (per `loss_on`)
     spans: tuple[Span, ...]
+    words: tuple[str, ...] = ()  # the input sentence
 
 
 class PromptEncoder:
@@ -195,6 +196,7 @@ class PromptEncoder:
             raise ValueError(f"SFT example for {example.sentence.source or ' '.join(words)[:60]!r} "
                              f"({example.entity_type.name}) has {len(ids)} tokens > max_length={max_length}; "
                              "raise the `max_length` option")
-        start = {"response": len(prompt.ids), "answer": prompt.answer_start, "all": 1}[loss_on]
+        # "decisions" starts as "response"; the method then drops the tokens constrained decoding forces
+        start = {"response": len(prompt.ids), "decisions": len(prompt.ids), "answer": prompt.answer_start, "all": 1}[loss_on]
         mask = tuple(i >= start for i in range(len(ids)))
-        return EncodedExample(prompt, ids, mask, example.spans)
+        return EncodedExample(prompt, ids, mask, example.spans, tuple(words))
