@@ -88,6 +88,8 @@ def main(argv=None) -> None:
     parser.add_argument("--query-size", type=int, default=25)
     parser.add_argument("--variant", action="append", required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--method", default="cllmfs", help="another registered method on the same dev episodes "
+                                                             "(a reference row, e.g. protobert)")
     parser.add_argument("--also-free", action="store_true",
                         help="also decode each fitted variant freely (same adapters): a '<variant>+free' row")
     parser.add_argument("--data-dir", default=None)
@@ -105,26 +107,27 @@ def main(argv=None) -> None:
         name, options = parse_variant(text)
         method = None
         for episode in episodes:
-            key = (name, episode_hash, episode.id)
+            key = (name, episode_hash, episode.id)  # variant names are unique per --out file
             if key in done:
                 continue
             if method is None:
-                method = create_method("cllmfs", {**BASE_OPTIONS, **options})
+                method = create_method(args.method, {**BASE_OPTIONS, **options})
                 method.prepare()
             started = time.perf_counter()
             method.fit(episode.support, episode.label_set)
             fitted = time.perf_counter()
             decodings = [(name, method.config)]
-            if args.also_free and method.config.constrained:  # same adapters, free decoding: the ablation row
+            if args.also_free and getattr(method.config, "constrained", False):  # same adapters, free decoding: the ablation row
                 decodings.append((f"{name}+free", dataclasses.replace(method.config, constrained=False)))
             for label, config in decodings:
                 method.config = config
-                method.generation_stats, method.unmatched_strings = type(method.generation_stats)(), 0
+                if hasattr(method, "generation_stats"):
+                    method.generation_stats, method.unmatched_strings = type(method.generation_stats)(), 0
                 decoding_started = time.perf_counter()
                 predictions = method.predict([dataclasses.replace(s, spans=()) for s in episode.query])
                 predicted = time.perf_counter()
                 score = score_episode([list(s.spans) for s in episode.query], predictions)
-                record = {"variant": label, "options": options, "dev": args.dev, "episode_hash": episode_hash,
+                record = {"variant": label, "method": args.method, "options": options, "dev": args.dev, "episode_hash": episode_hash,
                           "episode_id": episode.id, "n_support": len(episode.support), "n_query": len(episode.query),
                           "score": score.to_dict(), "fit_seconds": round(fitted - started, 2),
                           "predict_seconds": round(predicted - decoding_started, 2), "threads": args.threads,
@@ -145,8 +148,8 @@ def main(argv=None) -> None:
         if not records:
             continue
         summary = summarize([EpisodeScore.from_dict(r["score"]) for r in records])
-        gens = [r["diagnostics"]["generation"] for r in records]
-        opened = sum(g["answer_rate"] * g["prompts"] for g in gens) / sum(g["prompts"] for g in gens)
+        gens = [r["diagnostics"]["generation"] for r in records if "generation" in r["diagnostics"]]
+        opened = sum(g["answer_rate"] * g["prompts"] for g in gens) / sum(g["prompts"] for g in gens) if gens else 0.0
         print(f"{name:>16}: micro F1 {100 * summary.micro.f1:5.1f} (P {100 * summary.micro.precision:5.1f} "
               f"R {100 * summary.micro.recall:5.1f}), answered {100 * opened:4.1f}%, "
               f"fit {sum(r['fit_seconds'] for r in records) / len(records):.0f}s, "
