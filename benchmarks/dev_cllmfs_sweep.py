@@ -1,6 +1,6 @@
 """CLLMFS recipe sweep on DEV episodes only (never the test queries): how the docs' dev table was made.
 
-    python -m benchmarks.sweep_cllmfs --dev conll --episodes 4 --variant base \
+    python -m benchmarks.dev_cllmfs_sweep --dev conll --episodes 4 --variant base \
         --variant ratio1:negative_ratio=1.0 --variant paper:preset=paper --out sweeps/cllmfs.jsonl
 
 Dev episodes:

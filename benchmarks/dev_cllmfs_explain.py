@@ -1,6 +1,6 @@
 """Why CLLMFS answers "no entity": its entity/no-entity decision, before and after fit, on one DEV episode.
 
-    python -m benchmarks.explain_cllmfs --dev conll --episode 0 [--option learning_rate=2e-3 ...] [--threads 1]
+    python -m benchmarks.dev_cllmfs_explain --dev conll --episode 0 [--option learning_rate=2e-3 ...] [--threads 1]
 
 For every (query sentence, type) prompt of the episode (dev queries, never test) it measures the model's
 probability of naming an entity at the decision point, restricted to what constrained decoding allows:
@@ -80,7 +80,7 @@ def answer_loss_split(method, support, label_set) -> tuple[float, float]:
 
 
 def main(argv=None) -> None:
-    from benchmarks.sweep_cllmfs import _value, dev_episodes
+    from benchmarks.dev_cllmfs_sweep import _value, dev_episodes
     from ner_fewshot import settings
     from ner_fewshot.methods import create_method
 
