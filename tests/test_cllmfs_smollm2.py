@@ -62,7 +62,7 @@ def test_smollm2_memorises_its_own_support_entities_constrained_and_free(smollm2
     pool, _ = conll
     support = [s for s in pool if 6 <= len(s) <= 14 and s.labels and s.labels <= {"person", "location"}][:3]
     assert len(support) == 3 and sum(len(s.spans) for s in support) >= 3
-    method = attached(smollm2, train_steps=24, negative_ratio=None)
+    method = attached(smollm2, negative_ratio=None)  # the default budget, every example
     with one_torch_thread():
         method.fit(support, LABELS)
         constrained = method.predict(support)
