@@ -79,14 +79,15 @@ def parse_variant(text: str) -> tuple[str, dict]:
 
 def main(argv=None) -> None:
     from ner_fewshot import settings
-    from ner_fewshot.evaluation import EpisodeScore, score_episode, summarize
+    from ner_fewshot.evaluation import score_episode
     from ner_fewshot.methods import create_method
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dev", choices=("conll", "wnut16"), default="conll")
     parser.add_argument("--episodes", type=int, default=4)
     parser.add_argument("--query-size", type=int, default=25)
-    parser.add_argument("--variant", action="append", required=True)
+    parser.add_argument("--variant", action="append", default=[], help="none: only print the summary of --out")
+    parser.add_argument("--against", default=None, help="variant to compare every other with (paired bootstrap)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--method", default="cllmfs", help="another registered method on the same dev episodes "
                                                              "(a reference row, e.g. protobert)")
@@ -141,19 +142,36 @@ def main(argv=None) -> None:
                       f"predict {record['predict_seconds']}s", flush=True)
             method.config = decodings[0][1]
     print(f"\ndev {args.dev}, episode set {episode_hash[:12]}, {len(episodes)} episodes")
-    names = [text.partition(":")[0] for text in args.variant]
-    names += [f"{n}+free" for n in names if args.also_free]
-    for name in names:
-        records = [done[(name, episode_hash, e.id)] for e in episodes if (name, episode_hash, e.id) in done]
-        if not records:
-            continue
-        summary = summarize([EpisodeScore.from_dict(r["score"]) for r in records])
-        gens = [r["diagnostics"]["generation"] for r in records if "generation" in r["diagnostics"]]
-        opened = sum(g["answer_rate"] * g["prompts"] for g in gens) / sum(g["prompts"] for g in gens) if gens else 0.0
-        print(f"{name:>16}: micro F1 {100 * summary.micro.f1:5.1f} (P {100 * summary.micro.precision:5.1f} "
-              f"R {100 * summary.micro.recall:5.1f}), answered {100 * opened:4.1f}%, "
-              f"fit {sum(r['fit_seconds'] for r in records) / len(records):.0f}s, "
-              f"predict {sum(r['predict_seconds'] for r in records) / len(records):.0f}s per episode")
+    print_summary(args.out, episode_hash, args.against)
+
+
+def print_summary(path: Path, episode_hash: str, against: str | None) -> None:
+    """Every variant of `path` on this episode set: micro F1, answer rate, cost; paired bootstrap vs `against`."""
+    from ner_fewshot.evaluation import EpisodeScore, bootstrap_f1_difference, summarize
+
+    by_variant: dict[str, dict[str, dict]] = {}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record["episode_hash"] == episode_hash:
+            by_variant.setdefault(record["variant"], {})[record["episode_id"]] = record
+    print(f"\n{path}: episode set {episode_hash[:12]}")
+    for name, records in by_variant.items():
+        ordered = [records[e] for e in sorted(records)]
+        summary = summarize([EpisodeScore.from_dict(r["score"]) for r in ordered])
+        gens = [r["diagnostics"]["generation"] for r in ordered if "generation" in r.get("diagnostics", {})]
+        answered = sum(g.get("answer_rate", g.get("first_open_rate")) * g["prompts"] for g in gens) / sum(g["prompts"] for g in gens) if gens else None
+        line = (f"{name:>20}: {len(ordered)} ep, micro F1 {100 * summary.micro.f1:5.1f} (P {100 * summary.micro.precision:5.1f}"
+                f" R {100 * summary.micro.recall:5.1f}; {summary.micro.predicted} pred / {summary.micro.gold} gold), "
+                f"per episode {[round(100 * EpisodeScore.from_dict(r['score']).f1, 1) for r in ordered]}"
+                + (f", answered {100 * answered:.0f}%" if answered is not None else "")
+                + f", fit {sum(r['fit_seconds'] for r in ordered) / len(ordered):.0f}s")
+        if against and against in by_variant and name != against:
+            shared = sorted(set(records) & set(by_variant[against]))
+            delta, low, high = bootstrap_f1_difference(
+                [EpisodeScore.from_dict(records[e]["score"]) for e in shared],
+                [EpisodeScore.from_dict(by_variant[against][e]["score"]) for e in shared])
+            line += f"; vs {against} on {len(shared)} shared: {100 * delta:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
+        print(line)
 
 
 if __name__ == "__main__":
