@@ -169,8 +169,8 @@ class Session:
             return run()
         except Exception as error:  # gloo: a peer closed its connection, or the timeout passed
             raise RankLost(f"rank {self.world.rank}: {what} failed: another rank stopped or did not answer within "
-                           f"{self.collective_timeout:g} s ({type(error).__name__}: {error}). Results written so far are kept; "
-                           "rerun the same command with --resume") from None
+                           f"{self.collective_timeout:g} s ({type(error).__name__}: {error}). Results written so far "
+                           "are kept; rerun the same command with --resume") from None
 
     def from_main(self, value: Any) -> Any:
         """Rank 0's `value`, on every rank."""
@@ -232,7 +232,7 @@ class Session:
         return self._wait_for_all(on_wait)
 
     def _wait_for_all(self, on_wait: Callable[[list[int]], None] | None) -> list[dict]:
-        store, poll = self._store, max(0.05, min(1.0, self.timeout / 10))
+        store, poll = self._store, max(0.05, min(0.25, self.timeout / 10))
         seen: dict[int, tuple[int, float]] = {}  # rank -> (beats, when that count was first seen)
         announced = False
         while True:
