@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -198,6 +199,18 @@ def test_a_silent_rank_is_reported_instead_of_waited_for():
     _session(1, 0.4, store).finish({"busy_seconds": 2.0})  # rank 1 is done: rank 0 gets both reports
     reports = _session(0, 0.4, store).finish({"busy_seconds": 1.0})
     assert [(r["rank"], r["busy_seconds"]) for r in reports] == [(0, 1.0), (1, 2.0)]
+
+
+def test_a_busy_rank_that_beats_is_waited_for():
+    store = dist.HashStore()
+    worker_rank = _session(1, 0.3, store)
+    heart = threading.Thread(target=worker_rank._beat, daemon=True)
+    heart.start()  # rank 1 works for 1 s, far longer than the timeout, but its heart beats
+    finisher = threading.Timer(1.0, lambda: worker_rank.finish({"busy_seconds": 1.0}))
+    finisher.start()
+    reports = _session(0, 0.3, store).finish({"busy_seconds": 0.0})
+    worker_rank.close()
+    assert [r["rank"] for r in reports] == [0, 1]
 
 
 def test_world_comes_from_the_torchrun_variables():
