@@ -80,7 +80,7 @@ def answer_loss_split(method, support, label_set) -> tuple[float, float]:
 
 
 def main(argv=None) -> None:
-    from benchmarks.dev_cllmfs_sweep import _value, dev_episodes
+    from benchmarks.dev_cllmfs_sweep import dev_episodes, parse_options
     from ner_fewshot import settings
     from ner_fewshot.methods import create_method
 
@@ -96,10 +96,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     episodes, _ = dev_episodes(args.dev, args.episodes, args.query_size, settings.data_dir(args.data_dir))
     episode = episodes[args.episode]
-    options = {"device": "cpu"}
-    for item in args.option:
-        key, _, value = item.partition("=")
-        options[key] = _value(value)
+    options = {"device": "cpu", **parse_options(args.option, "cllmfs")}
     method = create_method("cllmfs", options)
     method.prepare()
     print(f"episode {episode.id}: {len(episode.support)} support, {len(episode.query)} dev query sentences; "

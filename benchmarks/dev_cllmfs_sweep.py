@@ -52,29 +52,25 @@ def dev_episodes(which: str, n_episodes: int, query_size: int, data_dir, seed: i
     return list(plan.episode_set.episodes), plan.episode_set.content_hash
 
 
-def _value(text: str):
-    """Sweep values: None, true/false, int, float, else the string."""
-    if text == "None":
-        return None
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+def parse_options(items, method: str) -> dict:
+    """['option=value', ...] for `method`, typed and checked exactly as --method-option values are."""
+    from ner_fewshot.methods import get_method_class
+    from ner_fewshot.methods.option_types import field_types, parse_text
 
-
-def parse_variant(text: str) -> tuple[str, dict]:
-    name, _, rest = text.partition(":")
+    types = field_types(get_method_class(method).config_class)
     options = {}
-    for item in filter(None, rest.split(",")):
+    for item in items:
         key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"variant {text!r}: expected name:option=value,option=value")
-        options[key] = _value(value)
-    return name, options
+        if not sep or key not in types:
+            raise SystemExit(f"{item!r}: expected option=value with an option of {method}: {sorted(types)}")
+        options[key] = parse_text(value, types[key], f"{method}.{key}")
+    return options
+
+
+def parse_variant(text: str, method: str = "cllmfs") -> tuple[str, dict]:
+    """'name' or 'name:option=value,option=value'."""
+    name, _, rest = text.partition(":")
+    return name, parse_options(filter(None, rest.split(",")), method)
 
 
 def main(argv=None) -> None:
@@ -105,7 +101,7 @@ def main(argv=None) -> None:
             record = json.loads(line)
             done[(record["variant"], record["episode_hash"], record["episode_id"])] = record
     for text in args.variant:
-        name, options = parse_variant(text)
+        name, options = parse_variant(text, args.method)
         method = None
         for episode in episodes:
             key = (name, episode_hash, episode.id)  # variant names are unique per --out file

@@ -196,10 +196,12 @@ def _decode_batch(model, encoder: PromptEncoder, batch: Sequence[tuple[Sequence[
     logits = model(input_ids=ids.to(device), attention_mask=mask, position_ids=positions[:, shared:],
                    past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
     alive = list(range(len(batch)))  # batch rows still decoding, in cache order
-    steps, first_open = 0, logits.float().log_softmax(-1)[:, encoder.open_ids[0]].exp().tolist()
+    steps, first_open = 0, []
     while True:
         steps += 1
         logprobs = logits.float().log_softmax(-1)
+        if steps == 1:  # the first decision, every row still in the batch: P(open an entity)
+            first_open = logprobs[:, encoder.open_ids[0]].exp().tolist()
         chosen = [decoders[r].choose(logprobs[k]) for k, r in enumerate(alive)]
         keep = [k for k, r in enumerate(alive) if not decoders[r].done and steps < bound]
         if not keep:
