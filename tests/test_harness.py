@@ -8,7 +8,6 @@ import json
 import random
 import types
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,9 @@ from benchmarks.results import ResultStore
 from ner_fewshot.data.types import Dataset, EntityType, LabelSet, Sentence, Span
 from ner_fewshot.episodes import EpisodeSet
 from ner_fewshot.evaluation import EpisodeScore, summarize
-from ner_fewshot.methods import FewShotMethod, MethodConfig, MethodUnavailable, ParameterCounts, register_method, unregister_method
+from ner_fewshot.methods import MethodUnavailable, register_method, unregister_method
 from ner_fewshot.methods import registry
-from ner_fewshot.methods.base import option
+from fake_gazetteer import EchoConfig, FakeGazetteer
 
 # ---- a fake dataset: sentences with person / city / company mentions ------------------------------
 
@@ -70,36 +69,20 @@ pytestmark = pytest.mark.usefixtures("restore_data_env")
 SEEN: dict[str, list] = {}  # method name -> (episode support words, query words) per fit/predict call
 
 
-@dataclass
-class EchoConfig(MethodConfig):
-    lowercase: bool = option(False, help="Lower-case before matching.")
-
-
-class Echo(FewShotMethod):
-    """Deterministic: remembers support mentions, labels their exact occurrences in the query."""
+class Echo(FakeGazetteer):
+    """Remembers support mentions, labels their exact occurrences in the query, and records what it saw."""
 
     name = "fake-echo"
-    config_class = EchoConfig
-    summary = "fake gazetteer"
     citation = "@misc{echo2026,\n  title = {Echo},\n  year = {2026}\n}"
 
     def fit(self, support, label_set):
         self._support = support
-        self._table = {s.words[sp.start]: sp.label for s in support for sp in s.spans}
+        super().fit(support, label_set)
         SEEN.setdefault(self.name, []).append(("fit", [s.words for s in support]))
 
     def predict(self, sentences):
         SEEN.setdefault(self.name, []).append(("predict", [s.words for s in sentences]))
-        return [[Span(i, i + 1, self._table[w]) for i, w in enumerate(s.words) if w in self._table] for s in sentences]
-
-    def parameter_counts(self):
-        return ParameterCounts(0, 0)
-
-    def describe_backbone(self):
-        return "none"
-
-    def row_tags(self):
-        return {"training": "train-free"}
+        return super().predict(sentences)
 
 
 class CrashOnSecond(Echo):
