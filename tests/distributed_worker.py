@@ -10,7 +10,6 @@ Test switches (environment):
 from __future__ import annotations
 
 import os
-import random
 import signal
 import sys
 import types
@@ -19,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout comes first
 
 from benchmarks import compare  # noqa: E402
-from fake_gazetteer import FakeGazetteer  # noqa: E402  (beside this script)
-from ner_fewshot.data.types import Dataset, EntityType, LabelSet, Sentence, Span  # noqa: E402
+from fake_gazetteer import FakeGazetteer, synthetic_sentences  # noqa: E402  (beside this script)
+from ner_fewshot.data.types import Dataset, EntityType, LabelSet, Sentence  # noqa: E402
 from ner_fewshot.methods import register_method  # noqa: E402
 
 NAMES = {"person": ["Alice", "Bob", "Carol", "Dmitri", "Emeka", "Fatima"],
@@ -30,18 +29,7 @@ FILLER = ["met", "visited", "left", "joined", "near", "with", "today", "and"]
 
 
 def _sentences(count: int, seed: int, tag: str) -> tuple[Sentence, ...]:
-    rng = random.Random(seed)
-    out = []
-    for index in range(count):
-        words, spans = [], []
-        for _ in range(rng.randint(1, 3)):
-            words += rng.sample(FILLER, 2)
-            if rng.random() < 0.85:
-                label = rng.choice(sorted(NAMES))
-                spans.append(Span(len(words), len(words) + 1, label))
-                words.append(rng.choice(NAMES[label]))
-        out.append(Sentence(tuple(words), tuple(spans), f"{tag}.txt:{index + 1}"))
-    return tuple(out)
+    return synthetic_sentences(count, seed, tag, NAMES, FILLER)
 
 
 LABELS = LabelSet(tuple(EntityType(n, (n,), f"a {n}") for n in sorted(NAMES)))

@@ -19,7 +19,7 @@ from ner_fewshot.episodes import EpisodeSet
 from ner_fewshot.evaluation import EpisodeScore, summarize
 from ner_fewshot.methods import MethodUnavailable, register_method, unregister_method
 from ner_fewshot.methods import registry
-from fake_gazetteer import EchoConfig, FakeGazetteer
+from fake_gazetteer import EchoConfig, FakeGazetteer, synthetic_sentences
 
 # ---- a fake dataset: sentences with person / city / company mentions ------------------------------
 
@@ -30,19 +30,7 @@ FILLER = ["met", "visited", "left", "joined", "praised", "near", "with", "today"
 
 
 def _sentences(count: int, seed: int, tag: str) -> tuple[Sentence, ...]:
-    rng = random.Random(seed)
-    out = []
-    for index in range(count):
-        words, spans = [], []
-        for _ in range(rng.randint(1, 3)):
-            words += rng.sample(FILLER, 2)
-            if rng.random() < 0.85:
-                label = rng.choice(sorted(NAMES))
-                name = rng.choice(NAMES[label])
-                spans.append(Span(len(words), len(words) + 1, label))
-                words.append(name)
-        out.append(Sentence(tuple(words), tuple(spans), f"{tag}.txt:{index + 1}"))
-    return tuple(out)
+    return synthetic_sentences(count, seed, tag, NAMES, FILLER)
 
 
 LABELS = LabelSet(tuple(EntityType(n, (n,), f"a {n}") for n in sorted(NAMES)))
