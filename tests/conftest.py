@@ -34,7 +34,9 @@ def missing_asset(reason: str):
 
 
 def _default_shared_data() -> Path:
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    # resolved, as settings.data_dir() resolves a given folder: a ../shared that is a symlink must name
+    # the same path in the library's messages and in the tests' expectations
+    return (Path(__file__).resolve().parents[2] / "shared" / "data").resolve()
 
 
 REFERENCE_ENV = "NER_FEWSHOT_REFERENCE"
